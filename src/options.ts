@@ -26,7 +26,7 @@ export interface CryptoAdapter {
 type JsonOptions = Omit<StoreOptions, '$schema' | 'env' | 'crypto' | 'mongoOptions'>;
 
 /** Everything `new MongoStore()` accepts: the schema's options plus what JSON cannot hold. */
-export interface MongoStoreOptions<S = Record<string, unknown>> extends JsonOptions {
+export interface MongoStoreOptions<S = any> extends JsonOptions {
   mongoOptions?: MongoClientOptions;
   client?: MongoClient;
   clientPromise?: Promise<MongoClient>;
@@ -51,7 +51,7 @@ export type ConnectionSpec =
   | { kind: 'db'; db: Db }
   | { kind: 'dbPromise'; promise: Promise<Db> };
 
-export interface NormalizedOptions<S = Record<string, unknown>> {
+export interface NormalizedOptions<S = any> {
   connection?: ConnectionSpec;
   dbName?: string;
   collectionName: string;
@@ -195,7 +195,7 @@ function checkWriteConcern(issues: OptionIssue[], path: string, wc: unknown) {
  * Validates options from code or a config file and applies every default. Throws an OptionsError listing every
  * problem (JSON path, expected, found); `source` names the file in messages.
  */
-export function normalizeOptions<S = Record<string, unknown>>(input: MongoStoreOptions<S>, source = 'MongoStore options'): NormalizedOptions<S> {
+export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 'MongoStore options'): NormalizedOptions<S> {
   if (!input || typeof input !== 'object' || Array.isArray(input)) {
     throw new OptionsError([{ path: '/', message: `expected an options object, found ${describeFound(input)}` }], source);
   }

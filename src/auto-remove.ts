@@ -1,0 +1,119 @@
+/**
+ * Removal of expired sessions: a TTL index ('native'), an acknowledged deleteMany on a timer ('interval'), or
+ * nothing ('disabled'). A server that refuses the TTL index (FerretDB: code 238; an existing index on `expires` with
+ * other options: 85/86; no privilege: 13) falls back to 'interval' with one warning instead of breaking the store.
+ * An unreachable server is retried, not given up on.
+ */
+import { MongoServerError, type Collection, type WriteConcernSettings } from 'mongodb';
+import type { SessionDocument } from '../generated';
+import { debug } from './debug';
+
+export type AutoRemoveMode = 'native' | 'interval' | 'disabled';
+
+export interface AutoRemoveOptions {
+  mode: AutoRemoveMode;
+  intervalMs: number;
+  writeConcern?: WriteConcernSettings;
+  /** one clear warning when native falls back */
+  warn(message: string, code: string): void;
+}
+
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
+/** The query for sessions that have expired (documents without `expires` never do, as in connect-mongo). */
+export const expiredFilter = () => ({ expires: { $lt: new Date() } });
+
+export class AutoRemover {
+  /** what is in force: 'pending' until the TTL index answer is known */
+  mode: AutoRemoveMode | 'pending';
+  /** settles once the mode is decided (never rejects) */
+  readonly ready: Promise<AutoRemoveMode>;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private stopped = false;
+  private wake?: () => void;
+
+  constructor(
+    private readonly collection: Promise<Collection<SessionDocument>>,
+    private readonly opts: AutoRemoveOptions,
+  ) {
+    this.mode = opts.mode === 'native' ? 'pending' : opts.mode;
+    this.ready = this.start();
+  }
+
+  /** A server came back: retry a pending index build now rather than at the next backoff step. */
+  retryNow() {
+    this.wake?.();
+  }
+
+  private async start(): Promise<AutoRemoveMode> {
+    if (this.opts.mode === 'disabled') return 'disabled';
+    if (this.opts.mode === 'interval') {
+      this.schedule(true);
+      return 'interval';
+    }
+    let col: Collection<SessionDocument>;
+    try {
+      col = await this.collection;
+    } catch {
+      return this.opts.mode; // no collection ever (a rejected clientPromise): operations report that error
+    }
+    for (let delay = RETRY_MIN_MS; !this.stopped; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      try {
+        await col.createIndex({ expires: 1 }, { expireAfterSeconds: 0, name: 'expires_1' });
+        debug('TTL index on expires is in place');
+        return (this.mode = 'native');
+      } catch (e) {
+        if (e instanceof MongoServerError) {
+          // The server answered no: it will keep answering no. Remove expired sessions ourselves.
+          this.opts.warn(
+            `connect-mongo: the server refused the TTL index on "expires" (code ${e.code}: ${e.message}); ` +
+              `expired sessions are removed every ${this.opts.intervalMs / 60_000} min instead (autoRemove: 'interval').`,
+            'CONNECT_MONGO_TTL_FALLBACK',
+          );
+          this.schedule(true);
+          return (this.mode = 'interval');
+        }
+        if (this.stopped) break;
+        debug('TTL index not created yet (%s); retrying in %d ms', (e as Error).message, delay);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          t.unref();
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    }
+    return this.opts.mode;
+  }
+
+  /** One acknowledged deleteMany of expired sessions; never two at once. */
+  removeExpired(): Promise<unknown> {
+    if (this.running) return this.running;
+    this.running = this.collection
+      .then((col) => col.deleteMany(expiredFilter(), this.opts.writeConcern ? { writeConcern: this.opts.writeConcern } : {}))
+      .then((r) => debug('removed %d expired sessions', r.deletedCount))
+      .catch((e) => debug('removing expired sessions failed: %s', e?.message))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private schedule(now: boolean) {
+    if (this.stopped) return;
+    if (now) void this.removeExpired();
+    // The next run is timed from the end of this one, so runs never overlap.
+    this.timer = setTimeout(() => {
+      void this.removeExpired().then(() => this.schedule(false));
+    }, this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.wake?.();
+  }
+}

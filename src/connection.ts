@@ -1,0 +1,103 @@
+/**
+ * Any connection kind → one promise of the sessions collection. Knows whether the store owns the client (only a
+ * client it opened from a URL is closed by close()), and turns the driver's topology events into the store's
+ * `connect` / `disconnect` (real loss and recovery of the server, never a single failed operation).
+ */
+import { EventEmitter } from 'node:events';
+import { MongoClient, type Collection, type Db, type TopologyDescriptionChangedEvent } from 'mongodb';
+import type { SessionDocument } from '../generated';
+import type { ConnectionSpec } from './options';
+import { MongoStoreError, maskUrl } from './errors';
+import { debug } from './debug';
+
+export interface ConnectionOptions {
+  dbName?: string;
+  collectionName: string;
+  /** server selection timeout of a client we open ourselves */
+  timeoutMS: number;
+}
+
+export class Connection extends EventEmitter {
+  /** true when the store opened the client (url) and so must close it */
+  readonly owned: boolean;
+  readonly collection: Promise<Collection<SessionDocument>>;
+  /** The Db the sessions live in, once known. */
+  readonly db: Promise<Db>;
+  private client?: MongoClient;
+  private available?: boolean;
+  private closed = false;
+  private readonly onTopology = (e: TopologyDescriptionChangedEvent) => this.track(e.newDescription.hasDataBearingServers);
+
+  constructor(spec: ConnectionSpec, private readonly opts: ConnectionOptions) {
+    super();
+    this.owned = spec.kind === 'url';
+    this.db = this.resolveDb(spec);
+    this.collection = this.db.then((db) => {
+      if (this.closed) throw new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');
+      return db.collection<SessionDocument>(opts.collectionName);
+    });
+    // Failures reach callers through their operations; never as an unhandled rejection.
+    this.collection.catch((e) => debug('connection failed: %s', e?.message));
+  }
+
+  private async resolveDb(spec: ConnectionSpec): Promise<Db> {
+    const { dbName } = this.opts;
+    switch (spec.kind) {
+      case 'url': {
+        // Not connect(): operations connect on demand, so a store built while the server is down still works later.
+        const client = new MongoClient(spec.url, { serverSelectionTimeoutMS: this.opts.timeoutMS, ...spec.mongoOptions });
+        debug('opening a client for %s', maskUrl(spec.url));
+        this.watch(client);
+        return client.db(dbName);
+      }
+      case 'client':
+        this.watch(spec.client);
+        return spec.client.db(dbName);
+      case 'clientPromise': {
+        const client = await spec.promise;
+        if (typeof client?.db !== 'function') throw new MongoStoreError('clientPromise resolved to something that is not a MongoClient', 'ERR_CONNECT_MONGO_OPTIONS');
+        this.watch(client);
+        return client.db(dbName);
+      }
+      case 'mongooseConnection': {
+        const conn = spec.connection;
+        // 1 = connected; anything else: wait for mongoose to finish (or fail) opening.
+        if (conn.readyState !== 1 && typeof conn.asPromise === 'function') await conn.asPromise();
+        const client = conn.getClient?.();
+        if (client) this.watch(client);
+        const db = dbName && client ? client.db(dbName) : conn.db;
+        if (!db) throw new MongoStoreError('the mongoose connection has no database yet', 'ERR_CONNECT_MONGO_OPTIONS');
+        return db;
+      }
+      case 'db':
+      case 'dbPromise': {
+        const db = spec.kind === 'db' ? spec.db : await spec.promise;
+        if (typeof db?.collection !== 'function') throw new MongoStoreError('dbPromise resolved to something that is not a mongodb Db', 'ERR_CONNECT_MONGO_OPTIONS');
+        if (db.client) this.watch(db.client);
+        return dbName && dbName !== db.databaseName && db.client ? db.client.db(dbName) : db;
+      }
+    }
+  }
+
+  private watch(client: MongoClient) {
+    this.client = client;
+    client.on('topologyDescriptionChanged', this.onTopology);
+  }
+
+  private track(available: boolean) {
+    if (this.closed || available === this.available) return;
+    const first = this.available === undefined;
+    this.available = available;
+    if (first && available) return; // the first sighting of a healthy server is not news
+    debug(available ? 'server available again' : 'server lost');
+    this.emit(available ? 'connect' : 'disconnect');
+  }
+
+  /** Stops listening; closes the client only when we opened it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client?.off('topologyDescriptionChanged', this.onTopology);
+    if (this.owned && this.client) await this.client.close();
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The package's exports. The default export (and `require('connect-mongo')`) is one callable that serves every API
+ * generation: `require('connect-mongo')(session)` (classic factory), `new MongoStore(opts)`, `MongoStore.create(opts)`,
+ * and `.MongoStore` / `.createStoreFromConfig` on it.
+ */
+import { MongoStore } from './store';
+import { legacyFactory } from './legacy';
+import type { MongoStoreOptions } from './options';
+
+export { MongoStore } from './store';
+export type { Callback, SessionEntry } from './store';
+export type { MongoStoreOptions, CryptoAdapter, MongooseConnectionLike } from './options';
+export type { StoreOptions, SessionDocument } from '../generated';
+export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
+export type { OptionIssue } from './errors';
+export { aesGcmAdapter } from './crypto';
+
+/** The callable default export: a MongoStore constructor that, called without `new`, is the classic factory. */
+export type ConnectMongo = typeof MongoStore & {
+  (connectOrSession: unknown): typeof MongoStore;
+  MongoStore: typeof MongoStore;
+  default: ConnectMongo;
+};
+
+function connectMongo(this: unknown, arg: unknown) {
+  // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory.
+  if (new.target) return new MongoStore(arg as MongoStoreOptions);
+  return legacyFactory(arg);
+}
+Object.setPrototypeOf(connectMongo, MongoStore); // statics: create
+connectMongo.prototype = MongoStore.prototype; // instanceof works either way
+
+const exported = connectMongo as unknown as ConnectMongo;
+Object.assign(exported, { MongoStore, default: exported, __esModule: true });
+export default exported;

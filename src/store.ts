@@ -1,0 +1,370 @@
+/**
+ * MongoStore: the express-session Store. Each method is a short async body (id → one driver call → events) behind
+ * an optional callback; policy lives in the helpers it calls (options.ts, codec.ts, auto-remove.ts, connection.ts).
+ */
+import { Store, MemoryStore, type SessionData } from 'express-session';
+import { MongoServerError, MongoServerSelectionError, type Collection, type UpdateFilter } from 'mongodb';
+import { validateSessionDocument, type SessionDocument } from '../generated';
+import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
+import { MongoStoreError, SessionCorruptError, describeFound } from './errors';
+import { Connection } from './connection';
+import { AutoRemover, type AutoRemoveMode } from './auto-remove';
+import { createCodec, type Codec } from './codec';
+import { hmacId } from './crypto';
+import { debug, sidTag } from './debug';
+
+export type Callback<T> = (err: any, value?: T) => void;
+
+/** One live session as the iterator and entries() give it. */
+export interface SessionEntry<S> {
+  /** the stored _id: the sid itself, or its transformId form (never the sid when hashIds is on) */
+  id: string;
+  session: S;
+  expires?: Date;
+}
+
+const DUPLICATE_KEY = 11000;
+const UPSERT_RETRIES = 5;
+let warnedFallbackMemory = false;
+
+/** Runs the promise; with a callback, answers through it (on the next tick, so a throwing callback stays its own). */
+function answer<T>(work: Promise<T>, cb?: Callback<T>): Promise<T> | undefined {
+  if (typeof cb !== 'function') return work;
+  work.then(
+    (v) => process.nextTick(cb, null, v),
+    (e) => process.nextTick(cb, e),
+  );
+  return undefined;
+}
+
+export class MongoStore<S extends SessionData = SessionData> extends Store {
+  readonly options!: Readonly<NormalizedOptions<S>>;
+  // Set in setup(), which the constructor (and the classic factory's subclasses) call.
+  protected connection!: Connection;
+  protected autoRemover!: AutoRemover;
+  protected codec!: Codec<S>;
+  private storageIdOf!: (sid: string) => string;
+  private closing?: Promise<void>;
+
+  /** connect-mongo 4+ style: `MongoStore.create(options)`. */
+  static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
+    return new this(options);
+  }
+
+  constructor(options: MongoStoreOptions<S>) {
+    super();
+    return this.initStore(options);
+  }
+
+  /**
+   * Validates the options and builds the store on `this`. The constructor's body, shared with the classic factory's
+   * subclasses of other frameworks' Store classes. With fallbackMemory it gives a MemoryStore instead (the classic
+   * meaning), which the constructor then returns.
+   */
+  protected initStore(options: MongoStoreOptions<S>): this {
+    const opts = normalizeOptions<S>(options);
+    (this as { options: NormalizedOptions<S> }).options = opts;
+    if (opts.fallbackMemory) {
+      if (!warnedFallbackMemory) {
+        warnedFallbackMemory = true;
+        process.emitWarning('connect-mongo: fallbackMemory is on: sessions live in a MemoryStore (development only; they leak memory and vanish on restart).', { code: 'CONNECT_MONGO_FALLBACK_MEMORY' });
+      }
+      return new MemoryStore() as unknown as this;
+    }
+    this.setup(opts);
+    return this;
+  }
+
+  /** Everything the constructor builds (a method so that the classic factory's subclasses can share it). */
+  protected setup(opts: NormalizedOptions<S>) {
+    this.connection = new Connection(opts.connection!, { dbName: opts.dbName, collectionName: opts.collectionName, timeoutMS: opts.operationTimeoutMS });
+    this.connection.on('connect', () => {
+      this.autoRemover.retryNow();
+      this.emit('connect');
+    });
+    this.connection.on('disconnect', () => this.emit('disconnect'));
+    this.codec = createCodec(opts);
+    const hash = opts.hashIdsSecret ? hmacId(opts.hashIdsSecret) : undefined;
+    const transform = opts.transformId;
+    this.storageIdOf = (sid) => {
+      const id = transform ? transform(sid) : sid;
+      if (typeof id !== 'string' || id.length === 0) {
+        throw new MongoStoreError(`transformId must return a non-empty string, returned ${describeFound(id)}`, 'ERR_CONNECT_MONGO_INVALID_SID');
+      }
+      return hash ? hash(id) : id;
+    };
+    this.autoRemover = new AutoRemover(this.connection.collection, {
+      mode: opts.autoRemove,
+      intervalMs: opts.autoRemoveIntervalMs,
+      writeConcern: opts.writeConcern,
+      warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
+    });
+  }
+
+  /** Resolves when the collection is reachable and the expiry mode is settled (native, or its fallback). */
+  async ready(): Promise<{ autoRemove: AutoRemoveMode }> {
+    await this.connection.collection;
+    return { autoRemove: await this.autoRemover.ready };
+  }
+
+  /** The collection the sessions live in (for tools and tests). */
+  collection(): Promise<Collection<SessionDocument>> {
+    return this.connection.collection;
+  }
+
+  get(sid: string): Promise<S | null>;
+  get(sid: string, callback: Callback<S | null>): void;
+  get(sid: string, callback?: Callback<S | null>): Promise<S | null> | void {
+    return answer(
+      this.run('get', async (col) => {
+        const id = this.storageId(sid);
+        // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
+        const doc = await col.findOne({ _id: id });
+        const session = doc && (await this.readLive(doc, sid));
+        debug('get %s: %s', sidTag(sid), session ? 'found' : 'none');
+        if (session) this.emit('get', sid);
+        return session ?? null;
+      }),
+      callback,
+    );
+  }
+
+  set(sid: string, session: S): Promise<void>;
+  set(sid: string, session: S, callback: Callback<void>): void;
+  set(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    return answer(
+      this.run('set', async (col) => {
+        const id = this.storageId(sid);
+        const now = new Date();
+        const fields: Partial<SessionDocument> = { session: await this.codec.encode(this.withoutLastModified(session), id), expires: this.expiresOf(session, now) };
+        if (this.options.touchAfterMs > 0) fields.lastModified = now;
+        if (this.options.timestamps) fields.updatedAt = now;
+        const update: UpdateFilter<SessionDocument> = { $set: fields };
+        if (this.options.timestamps) update.$setOnInsert = { createdAt: now };
+        const res = await this.upsert(() => col.updateOne({ _id: id }, update, { upsert: true, ...this.writeOptions() }));
+        debug('set %s (%s)', sidTag(sid), res.upsertedCount ? 'created' : 'updated');
+        this.emit(res.upsertedCount ? 'create' : 'update', sid);
+        this.emit('set', sid);
+      }),
+      callback,
+    );
+  }
+
+  override touch(sid: string, session: S): Promise<void>;
+  override touch(sid: string, session: S, callback: Callback<void>): void;
+  override touch(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    return answer(
+      this.run('touch', async (col) => {
+        const id = this.storageId(sid);
+        const now = new Date();
+        if (this.withinTouchWindow(session, now)) {
+          debug('touch %s skipped (touchAfter)', sidTag(sid));
+          return;
+        }
+        const fields: Partial<SessionDocument> = { expires: this.expiresOf(session, now) };
+        if (this.options.touchAfterMs > 0) fields.lastModified = now;
+        if (this.options.timestamps) fields.updatedAt = now;
+        // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
+        const res = await col.updateOne({ _id: id }, { $set: fields }, this.writeOptions());
+        if (res.matchedCount === 0) {
+          debug('touch %s: no such session (expired or destroyed); nothing to do', sidTag(sid));
+          return;
+        }
+        if (this.options.touchAfterMs > 0 && session) (session as { lastModified?: Date }).lastModified = now;
+        this.emit('touch', sid, session);
+      }),
+      callback,
+    );
+  }
+
+  destroy(sid: string): Promise<void>;
+  destroy(sid: string, callback: Callback<void>): void;
+  destroy(sid: string, callback?: Callback<void>): Promise<void> | void {
+    return answer(
+      this.run('destroy', async (col) => {
+        await col.deleteOne({ _id: this.storageId(sid) }, this.writeOptions());
+        debug('destroy %s', sidTag(sid));
+        this.emit('destroy', sid);
+      }),
+      callback,
+    );
+  }
+
+  /** The live sessions, as an array (connect-mongo's shape). For big stores, iterate the store instead. */
+  override all(): Promise<S[]>;
+  override all(callback: Callback<S[]>): void;
+  override all(callback?: Callback<S[]>): Promise<S[]> | void {
+    return answer(
+      (async () => {
+        const out: S[] = [];
+        for await (const e of this.entries()) out.push(e.session);
+        this.emit('all', out);
+        return out;
+      })(),
+      callback,
+    );
+  }
+
+  /** Number of live (unexpired) sessions. */
+  override length(): Promise<number>;
+  override length(callback: Callback<number>): void;
+  override length(callback?: Callback<number>): Promise<number> | void {
+    return answer(
+      this.run('length', (col) => col.countDocuments(liveFilter())),
+      callback,
+    );
+  }
+
+  /** Removes every session; keeps the collection and its indexes. Fine on a collection that does not exist. */
+  override clear(): Promise<void>;
+  override clear(callback: Callback<void>): void;
+  override clear(callback?: Callback<void>): Promise<void> | void {
+    return answer(
+      this.run('clear', async (col) => {
+        try {
+          await col.deleteMany({}, this.writeOptions());
+        } catch (e) {
+          if (!(e instanceof MongoServerError && e.code === 26)) throw e; // 26: NamespaceNotFound
+        }
+      }),
+      callback,
+    );
+  }
+
+  /** The stored ids of the live sessions (not available with hashIds: only hashes are stored). */
+  async ids(): Promise<string[]> {
+    if (this.options.hashIdsSecret) {
+      throw new MongoStoreError('ids() cannot return session ids when hashIds is on: only their HMACs are stored', 'ERR_CONNECT_MONGO_UNSUPPORTED');
+    }
+    return this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+  }
+
+  /** Every live session, one at a time from a cursor: constant memory however many there are. */
+  async *entries(): AsyncGenerator<SessionEntry<S>> {
+    const col = await this.run('entries', async (c) => c);
+    const cursor = col.find(liveFilter()).batchSize(1000);
+    try {
+      for await (const doc of cursor) {
+        const session = await this.readLive(doc, undefined);
+        if (session) yield { id: doc._id, session, expires: doc.expires };
+      }
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<SessionEntry<S>> {
+    return this.entries();
+  }
+
+  /** Stops timers and listeners; closes the client only if the store opened it (never yours). Idempotent. */
+  close(): Promise<void>;
+  close(callback: Callback<void>): void;
+  close(callback?: Callback<void>): Promise<void> | void {
+    this.closing ??= (async () => {
+      this.autoRemover.stop();
+      await this.connection.close();
+      debug('closed');
+    })();
+    return answer(this.closing, callback);
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------------------------
+
+  /** One store operation: refused after close, bounded by operationTimeoutMS, errors made readable. */
+  protected run<T>(name: string, body: (col: Collection<SessionDocument>) => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
+    const ms = this.options.operationTimeoutMS;
+    const work = this.connection.collection.then(body);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: MongoDB did not answer (the store keeps retrying; see operationTimeoutMS)`, 'ERR_CONNECT_MONGO_TIMEOUT')),
+        ms,
+      );
+    });
+    work.catch(() => {}); // a late failure after the timeout is not an unhandled rejection
+    return Promise.race([work, timeout])
+      .catch((e) => {
+        throw e instanceof MongoServerSelectionError
+          ? new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${e.message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e })
+          : e;
+      })
+      .finally(() => clearTimeout(timer));
+  }
+
+  /** The _id a sid is stored under; refuses anything but a non-empty string before any query is built. */
+  protected storageId(sid: unknown): string {
+    if (typeof sid !== 'string' || sid.length === 0 || sid.length > 1024) {
+      throw new MongoStoreError(`session id must be a non-empty string of at most 1024 characters, got ${typeof sid === 'string' ? `one of ${sid.length}` : describeFound(sid)}`, 'ERR_CONNECT_MONGO_INVALID_SID');
+    }
+    return this.storageIdOf(sid);
+  }
+
+  /** A stored document → the session, or null when expired; corrupt ones per onCorruptSession. */
+  private async readLive(doc: SessionDocument, sid: string | undefined): Promise<S | null> {
+    try {
+      if (!validateSessionDocument(doc)) {
+        const e = validateSessionDocument.errors?.[0];
+        throw new SessionCorruptError(`the stored document is malformed: ${e?.instancePath || '/'} ${e?.message}`);
+      }
+      if (doc.expires && doc.expires.getTime() <= Date.now()) return null; // the TTL monitor may not have run yet
+      const session = await this.codec.decode(doc.session, doc._id);
+      if (this.options.touchAfterMs > 0 && doc.lastModified) (session as { lastModified?: Date }).lastModified = doc.lastModified;
+      return session;
+    } catch (e) {
+      if (!(e instanceof SessionCorruptError)) throw e;
+      const err = new SessionCorruptError(`session ${sid === undefined ? 'in the collection' : sidTag(sid)} cannot be used: ${e.message}`, { cause: e });
+      if (this.options.onCorruptSession === 'error') throw err;
+      this.emit('corrupt', err);
+      return null;
+    }
+  }
+
+  /** The cookie's expiry when it has one, else now + ttl. */
+  private expiresOf(session: S, now: Date): Date {
+    const raw = (session as { cookie?: { expires?: unknown } })?.cookie?.expires;
+    if (raw) {
+      const d = new Date(raw as string);
+      if (!Number.isNaN(d.getTime())) return d;
+    }
+    return new Date(now.getTime() + this.options.ttlMs);
+  }
+
+  private withinTouchWindow(session: S, now: Date): boolean {
+    const last = (session as { lastModified?: unknown })?.lastModified;
+    if (!(this.options.touchAfterMs > 0) || !last) return false;
+    const t = new Date(last as string).getTime();
+    return !Number.isNaN(t) && now.getTime() - t < this.options.touchAfterMs;
+  }
+
+  /** touchAfter's bookkeeping field never goes into the stored payload. */
+  private withoutLastModified(session: S): S {
+    if (!session || typeof session !== 'object' || !('lastModified' in session) || !(this.options.touchAfterMs > 0)) return session;
+    const { lastModified: _ignored, ...rest } = session as S & { lastModified?: unknown };
+    return rest as S;
+  }
+
+  private writeOptions() {
+    return this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {};
+  }
+
+  /**
+   * A real mongod retries an upsert that lost a race on _id; FerretDB and older servers answer E11000 instead.
+   * The retry finds the document and updates it.
+   */
+  private async upsert<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (e) {
+        if (!(e instanceof MongoServerError && e.code === DUPLICATE_KEY) || attempt >= UPSERT_RETRIES) throw e;
+      }
+    }
+  }
+}
+
+/** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */
+function liveFilter() {
+  return { $or: [{ expires: { $gt: new Date() } }, { expires: { $exists: false } }] };
+}
