@@ -64,3 +64,15 @@ export async function waitFor<T>(fn: () => T | Promise<T>, label: string, timeou
     await sleep(25);
   }
 }
+
+/** Asserts that fn() rejects with an error whose message matches `re`; returns the error. */
+export async function rejects(fn: () => Promise<unknown> | unknown, re: RegExp): Promise<Error> {
+  let result: unknown;
+  try {
+    result = await fn();
+  } catch (e) {
+    if (!re.test((e as Error)?.message)) throw new Error(`expected a rejection matching ${re}, got: ${(e as Error)?.message}`);
+    return e as Error;
+  }
+  throw new Error(`expected a rejection matching ${re}, but it resolved to ${JSON.stringify(result)}`);
+}
