@@ -1,0 +1,115 @@
+/**
+ * Removal of expired sessions. FerretDB refuses TTL indexes (code 238), so there we check the command the store
+ * sends (driver command monitoring) and the fallback; on a real mongod the same test sees the index itself.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MongoStore } from '../src';
+import { openTestDb, isFerret, waitFor, type TestDb } from './helpers';
+
+let t: TestDb;
+const test = suite('auto-remove');
+test.before(async () => void (t = await openTestDb(__filename, { monitorCommands: true })));
+test.after(async () => void (await t?.close()));
+
+const doc = (id: string, offsetMs: number) => ({ _id: id as any, session: '{"cookie":{}}', expires: new Date(Date.now() + offsetMs) });
+const commandsOn = (collection: string, name: string) =>
+  t.commands.filter((c) => c.commandName === name && (c.command as any)[name] === collection && c.databaseName === t.dbName);
+
+function capture(store: MongoStore) {
+  const warnings: (Error & { code?: string })[] = [];
+  store.on('warning', (w) => warnings.push(w));
+  return warnings;
+}
+
+test("native (default): one TTL index {expires: 1}, expireAfterSeconds 0, created once at start", async () => {
+  t.commands.length = 0;
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'native' });
+  const warnings = capture(store);
+  const { autoRemove } = await store.ready();
+  const sent = commandsOn('native', 'createIndexes');
+  assert.is(sent.length, 1);
+  const indexes = (sent[0].command as any).indexes.map((i: any) => ({ ...i, key: Object.fromEntries(i.key instanceof Map ? i.key : Object.entries(i.key)) }));
+  assert.equal(indexes, [{ key: { expires: 1 }, name: 'expires_1', expireAfterSeconds: 0 }]);
+  if (isFerret) {
+    assert.is(autoRemove, 'interval');
+    assert.is(warnings.length, 1);
+    assert.is(warnings[0].code, 'CONNECT_MONGO_TTL_FALLBACK');
+    assert.match(warnings[0].message, /refused the TTL index on "expires" \(code 238/);
+    assert.match(warnings[0].message, /every 10 min instead/);
+  } else {
+    assert.is(autoRemove, 'native');
+    assert.is(warnings.length, 0);
+    const idx = (await t.db.collection('native').listIndexes().toArray()).find((i) => i.name === 'expires_1');
+    assert.is(idx?.expireAfterSeconds, 0);
+  }
+  // The store works either way.
+  await store.set('s', { cookie: { originalMaxAge: null, expires: null } } as any);
+  assert.ok(await store.get('s'));
+  await store.close();
+});
+
+test('an existing, conflicting index on expires does not break the store: it falls back with one warning', async () => {
+  await t.db.collection('conflict').createIndex({ expires: 1 }, { name: 'expires_1', unique: false });
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'conflict' });
+  const warnings = capture(store);
+  assert.is((await store.ready()).autoRemove, 'interval');
+  assert.is(warnings.length, 1);
+  assert.match(warnings[0].message, /code (85|86|238)/);
+  await store.set('c', { cookie: { originalMaxAge: null, expires: null } } as any);
+  assert.ok(await store.get('c'));
+  await store.close();
+});
+
+test('without a warning listener, the fallback warning goes to process.emitWarning (once)', async () => {
+  const seen: Error[] = [];
+  const onWarning = (w: Error) => (w as any).code === 'CONNECT_MONGO_TTL_FALLBACK' && seen.push(w);
+  process.on('warning', onWarning);
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'conflict' });
+  await store.ready();
+  await new Promise((r) => setImmediate(r));
+  process.off('warning', onWarning);
+  assert.is(seen.length, 1); // the conflicting index from the test above is still there, on any server
+  await store.close();
+});
+
+test('interval: an acknowledged deleteMany of expired sessions at start and every autoRemoveInterval; live ones stay', async () => {
+  const col = t.db.collection('interval');
+  await col.insertMany([doc('old1', -60_000), doc('old2', -1), doc('live', 60_000)]);
+  t.commands.length = 0;
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'interval', autoRemove: 'interval', autoRemoveInterval: 1 });
+  assert.is((await store.ready()).autoRemove, 'interval');
+  await waitFor(async () => (await col.countDocuments()) === 1, 'expired sessions removed');
+  assert.ok(await col.findOne({ _id: 'live' as any }));
+  const deletes = commandsOn('interval', 'delete');
+  assert.is(deletes.length, 1);
+  const cmd = deletes[0].command as any;
+  assert.ok(cmd.deletes[0].q.expires.$lt instanceof Date);
+  assert.is.not(cmd.writeConcern?.w, 0);
+  assert.is(commandsOn('interval', 'createIndexes').length, 0);
+  // The timer does not keep the process alive, and runs never overlap.
+  const remover = (store as any).autoRemover;
+  assert.is(remover.timer.hasRef(), false);
+  t.commands.length = 0;
+  const a = remover.removeExpired();
+  const b = remover.removeExpired();
+  assert.is(a, b);
+  await a;
+  assert.is(commandsOn('interval', 'delete').length, 1);
+  await store.close();
+  assert.is(remover.stopped, true);
+});
+
+test('disabled: no index, no removal; get still hides expired sessions', async () => {
+  const col = t.db.collection('disabled');
+  await col.insertOne(doc('old', -1000));
+  t.commands.length = 0;
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'disabled', autoRemove: 'disabled' });
+  assert.is((await store.ready()).autoRemove, 'disabled');
+  assert.is(await store.get('old'), null);
+  assert.is(commandsOn('disabled', 'createIndexes').length + commandsOn('disabled', 'delete').length, 0);
+  assert.is(await col.countDocuments(), 1);
+  await store.close();
+});
+
+test.run();
