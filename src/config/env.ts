@@ -1,0 +1,119 @@
+/**
+ * The two things that make one config file serve every environment: `${VAR}` / `${VAR:-default}` references read
+ * from the process environment, and per-environment `env` blocks merged over the base.
+ *
+ * Nothing here throws: problems come back as issues (JSON path of the key in the file + message) so that the loader
+ * can report every problem of a file at once. Messages name variables, never their values or defaults (a default
+ * may be a development password).
+ */
+import type { OptionIssue } from '../errors';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type Env = Record<string, string | undefined>;
+
+/** `$${` is a literal `${`; `${NAME}`; `${NAME:-default}` (default when NAME is unset or empty, as in sh). */
+const REFERENCE = /\$\$\{|\$\{([^}]*)\}|\$\{/g;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface SubstituteResult<T> {
+  value: T;
+  issues: OptionIssue[];
+  /** JSON paths of strings left unresolved (missing variables, in lenient mode) */
+  unresolved: Set<string>;
+}
+
+/** JSON pointer segment escaping (RFC 6901). */
+export function pointer(base: string, key: string | number): string {
+  return `${base}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+/**
+ * Replaces variable references in every string value (object keys are left alone). `path` is the JSON pointer of
+ * `value` in the file, for messages. With `lenient`, a missing variable is no issue: its string is left as written
+ * and its path recorded in `unresolved` (used for env blocks that are not selected, whose variables need not exist
+ * on this machine).
+ */
+export function substituteVars<T>(value: T, env: Env, path = '', lenient = false): SubstituteResult<T> {
+  const issues: OptionIssue[] = [];
+  const unresolved = new Set<string>();
+  const walk = (v: Json, p: string): Json => {
+    if (typeof v === 'string') return substituteString(v, p);
+    if (Array.isArray(v)) return v.map((item, i) => walk(item, pointer(p, i)));
+    if (v && typeof v === 'object') {
+      const out: Record<string, Json> = {};
+      for (const [k, item] of Object.entries(v)) out[k] = walk(item, pointer(p, k));
+      return out;
+    }
+    return v;
+  };
+  const substituteString = (s: string, p: string): string => {
+    if (!s.includes('${')) return s;
+    let missing = false;
+    const out = s.replace(REFERENCE, (match, body: string | undefined) => {
+      if (match === '$${') return '${';
+      if (body === undefined) {
+        issues.push({ path: p || '/', message: 'unterminated variable reference "${" (write "$${" for a literal "${")' });
+        return match;
+      }
+      const sep = body.indexOf(':-');
+      const name = sep === -1 ? body : body.slice(0, sep);
+      if (!NAME.test(name)) {
+        issues.push({ path: p || '/', message: `invalid variable reference \${${name.length > 40 ? '…' : name}}: expected \${NAME} or \${NAME:-default} with NAME of letters, digits and _` });
+        return match;
+      }
+      const set = env[name];
+      if (set !== undefined && set !== '') return set;
+      if (sep !== -1) return body.slice(sep + 2);
+      if (lenient) {
+        missing = true;
+        return match;
+      }
+      issues.push({
+        path: p || '/',
+        message: `environment variable ${name} is ${set === '' ? 'empty' : 'not set'} (used as \${${name}}, which has no default; set it, or write \${${name}:-default})`,
+      });
+      return match;
+    });
+    if (missing) unresolved.add(p || '/');
+    return out;
+  };
+  return { value: walk(value as Json, path) as T, issues, unresolved };
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+}
+
+/** Aliases: setting one of a pair in a later layer replaces the other from an earlier one. */
+const ALIASES: Record<string, string> = { mongoUrl: 'url', url: 'mongoUrl', collectionName: 'collection', collection: 'collectionName' };
+
+/**
+ * `over` merged onto `base`: plain objects deeply, everything else (arrays, strings, clients…) replaced. An alias in
+ * `over` (url, collection) drops its partner from `base`, so an env block's `url` replaces the base's `mongoUrl`.
+ * `origin` records, for each top-level key, the layer it came from (for error paths).
+ */
+export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    if (ALIASES[k] && !(ALIASES[k] in over)) delete out[ALIASES[k]];
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}
+
+export interface EnvSelection {
+  /** the environment name used to pick a block (undefined: none given, so no block applies) */
+  envName?: string;
+  /** the names of the file's env blocks */
+  available: string[];
+  /** whether a block for envName exists (and was applied) */
+  applied: boolean;
+}
+
+/** The environment name: an explicit one, else NODE_ENV. Unset means "no block" (see README: safer than guessing). */
+export function pickEnvName(explicit: string | undefined, env: Env): string | undefined {
+  if (explicit !== undefined && explicit !== '') return explicit;
+  const nodeEnv = env.NODE_ENV;
+  return nodeEnv === undefined || nodeEnv === '' ? undefined : nodeEnv;
+}
