@@ -26,7 +26,13 @@ export class Connection extends EventEmitter {
   private client?: MongoClient;
   private available?: boolean;
   private closed = false;
-  private readonly onTopology = (e: TopologyDescriptionChangedEvent) => this.track(e.newDescription.hasDataBearingServers);
+  private readonly onTopology = (e: TopologyDescriptionChangedEvent) => {
+    const d = e.newDescription;
+    if (d.hasDataBearingServers) return this.track(true);
+    // A topology that has not finished its first check has only Unknown servers without an error: that is "not known
+    // yet", not "lost" (else every store would emit disconnect + connect at start). A failed check sets `error`.
+    if ([...d.servers.values()].some((s) => s.error)) this.track(false);
+  };
 
   constructor(spec: ConnectionSpec, private readonly opts: ConnectionOptions) {
     super();
@@ -48,6 +54,7 @@ export class Connection extends EventEmitter {
         const client = new MongoClient(spec.url, { serverSelectionTimeoutMS: this.opts.timeoutMS, ...spec.mongoOptions });
         debug('opening a client for %s', maskUrl(spec.url));
         this.watch(client);
+        void this.keepConnecting(client);
         return client.db(dbName);
       }
       case 'client':
@@ -63,9 +70,9 @@ export class Connection extends EventEmitter {
         const conn = spec.connection;
         // 1 = connected; anything else: wait for mongoose to finish (or fail) opening.
         if (conn.readyState !== 1 && typeof conn.asPromise === 'function') await conn.asPromise();
-        const client = conn.getClient?.();
+        const client = conn.getClient?.() as MongoClient | undefined;
         if (client) this.watch(client);
-        const db = dbName && client ? client.db(dbName) : conn.db;
+        const db = dbName && client ? client.db(dbName) : (conn.db as Db | undefined);
         if (!db) throw new MongoStoreError('the mongoose connection has no database yet', 'ERR_CONNECT_MONGO_OPTIONS');
         return db;
       }
@@ -75,6 +82,25 @@ export class Connection extends EventEmitter {
         if (typeof db?.collection !== 'function') throw new MongoStoreError('dbPromise resolved to something that is not a mongodb Db', 'ERR_CONNECT_MONGO_OPTIONS');
         if (db.client) this.watch(db.client);
         return dbName && dbName !== db.databaseName && db.client ? db.client.db(dbName) : db;
+      }
+    }
+  }
+
+  /**
+   * The driver closes a client's topology for good when its first connect fails, and its on-demand connect never
+   * tries again (every later operation: "Topology is closed"), so a store created while the server is down would
+   * stay dead. For a client we own we connect it ourselves and retry until it works; once connected, the driver's
+   * monitoring reconnects by itself after any later outage.
+   */
+  private async keepConnecting(client: MongoClient) {
+    for (let delay = 250; !this.closed; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        await client.connect();
+        return;
+      } catch (e) {
+        if (this.closed) return;
+        debug('connecting failed (%s); retrying in %d ms', (e as Error)?.message, delay);
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }
   }

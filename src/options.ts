@@ -8,12 +8,15 @@ import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from '
 import { validateStoreOptions, storeOptionNames, nestedOptionNames, type StoreOptions, type SchemaError } from '../generated';
 import { OptionsError, describeFound, type OptionIssue } from './errors';
 
-/** A mongoose Connection, structurally (we never import mongoose). */
+/**
+ * A mongoose Connection, structurally (we never import mongoose). Loosely typed on purpose: mongoose bundles its own
+ * copy of the driver, whose Db and MongoClient types are not this package's.
+ */
 export interface MongooseConnectionLike {
   readyState?: number;
-  db?: Db | null;
+  db?: unknown;
   name?: string;
-  getClient?(): MongoClient;
+  getClient?(): unknown;
   asPromise?(): Promise<unknown>;
 }
 

@@ -44,7 +44,7 @@ for (const stringify of [true, false]) {
       const back = (await call((cb) => old.get('from-old', cb))) as any;
       assert.is(back.user, 'ada lovelace', 'connect-mongo 6 reads what this store wrote');
       assert.is(((await call((cb) => old.get('from-new', cb))) as any).user, 'grace');
-      await call((cb) => old.touch!('from-new', back, cb));
+      await call((cb) => old.touch!('from-new', back, () => cb(null)));
       assert.is(((await ours.get('from-new')) as any).user, 'grace');
       await ours.close();
       // Not old.close(): connect-mongo 6 closes the client it was given (ours); with autoRemove disabled it has no timer.

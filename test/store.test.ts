@@ -253,7 +253,7 @@ test('the store is generic over the session type', async () => {
   }
   const store = new MongoStore<MySession>({ client: t.client, dbName: t.dbName, collectionName: 'typed', autoRemove: 'disabled' });
   stores.push(store as unknown as MongoStore);
-  await store.set('typed', { cookie: cookie() as any, cart: ['apple'] });
+  await store.set('typed', { cookie: cookie() as any, cart: ['apple'] } as MySession);
   const back = await store.get('typed');
   assert.equal(back?.cart, ['apple']);
 });
