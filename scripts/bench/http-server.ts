@@ -1,0 +1,77 @@
+/**
+ * The Express side of the mixed HTTP workload, in a process of its own so that autocannon (in the parent) does not
+ * share an event loop with the app it measures. One Express app per contender, each on its own 127.0.0.1 port.
+ * Config comes as JSON in BENCH_HTTP_CONFIG; the ports go out as one JSON line on stdout. The MongoDB collections are
+ * filled by the parent; the MemoryStore is filled here with the same sessions.
+ * Routes: GET /r reads the session and leaves it unmodified (express-session then calls store.touch);
+ *         POST /w modifies it (express-session then calls store.set). A missing session answers 500, so that
+ *         autocannon counts it as an error rather than a fast request.
+ */
+import express from 'express';
+import session from 'express-session';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { CONTENDERS, createContender, docOf, sidOf, type Contender } from './contenders';
+
+export interface HttpConfig {
+  uri: string;
+  dbName: string;
+  prefix: string;
+  n: number;
+  secret: string;
+  sidPrefix: string;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    n?: number;
+  }
+}
+
+async function main() {
+  const cfg = JSON.parse(process.env.BENCH_HTTP_CONFIG ?? '') as HttpConfig;
+  const contenders: Contender[] = [];
+  const servers: Server[] = [];
+  const ports: Record<string, number> = {};
+  for (const name of CONTENDERS) {
+    const c = await createContender(name, { uri: cfg.uri, dbName: cfg.dbName, prefix: cfg.prefix });
+    contenders.push(c);
+    if (name === 'memory') {
+      const now = Date.now();
+      await c.insert(Array.from({ length: cfg.n }, (_, i) => docOf(sidOf(cfg.sidPrefix, i), i, now)));
+    }
+    const app = express();
+    app.use(session({ store: c.store, secret: cfg.secret, resave: false, saveUninitialized: false, cookie: { maxAge: 86_400_000 } }));
+    app.get('/r', (req, res) => {
+      if (typeof req.session.n !== 'number') return void res.status(500).end('no session');
+      res.end(String(req.session.n));
+    });
+    app.post('/w', (req, res) => {
+      if (typeof req.session.n !== 'number') return void res.status(500).end('no session');
+      req.session.n += 1;
+      res.end(String(req.session.n));
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    servers.push(server);
+    ports[name] = (server.address() as AddressInfo).port;
+  }
+  process.stdout.write(`${JSON.stringify({ ports })}\n`);
+  const shutdown = async () => {
+    for (const s of servers) s.closeAllConnections?.();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await Promise.all(contenders.map((c) => c.close()));
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+  // The parent's end of stdin closing means the parent is gone: never outlive it.
+  process.stdin.on('end', () => void shutdown());
+  process.stdin.resume();
+}
+
+main().catch((e) => {
+  console.error(`http-server: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,171 @@
+/**
+ * `npm run bench` (quick), `npm run bench -- --full`, `npm run bench -- --smoke` (CI: tiny N, one round, writes
+ * nothing). Starts its own FerretDB (SQLite, and PostgreSQL in --full) unless MONGODB_URI is set, runs the workloads
+ * of workloads.ts for every contender of contenders.ts, prints a markdown table, and (quick/full) saves the raw
+ * figures in scripts/bench/results-<mode>.json and regenerates BENCHMARKS.md and docs/bench-chart.svg from them.
+ * `--report` only regenerates BENCHMARKS.md and the chart from the saved JSON. `--backend=sqlite,postgres` picks
+ * backends. Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
+ */
+import { cpus, availableParallelism, totalmem, release, platform } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { startFerretDB, type Backend } from '../../test/server';
+import { CONTENDERS, createContender, type Contender } from './contenders';
+import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, type ModeConfig } from './workloads';
+import { consoleReport, writeReport, type BackendResult, type Results, type RunMode } from './report';
+
+const repoRoot = join(__dirname, '../..');
+
+const MODES: Record<RunMode, ModeConfig & { backends: Backend[] }> = {
+  smoke: { ns: [50], rounds: 1, opBudgetMs: 50, opCap: 20, httpSeconds: 1, httpConnections: 4, touchSessions: 10, touchRequests: 3, backends: ['sqlite'] },
+  quick: { ns: [1000, 10_000], rounds: 3, opBudgetMs: 300, opCap: 600, httpSeconds: 2, httpConnections: 10, touchSessions: 100, touchRequests: 5, backends: ['sqlite'] },
+  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 500, opCap: 1500, httpSeconds: 3, httpConnections: 10, touchSessions: 200, touchRequests: 5, backends: ['sqlite', 'postgres'] },
+};
+
+interface Server {
+  uri: string;
+  name: string;
+  backend: string;
+  stop(): Promise<void>;
+}
+const servers = new Set<Server>();
+
+async function cleanUp() {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all([...servers].map((s) => s.stop().catch(() => {})));
+  servers.clear();
+}
+
+async function startServer(backend: Backend): Promise<Server> {
+  if (process.env.MONGODB_URI) {
+    const c = new MongoClient(process.env.MONGODB_URI, { serverSelectionTimeoutMS: 10_000 });
+    try {
+      const info = await c.db('admin').command({ buildInfo: 1 });
+      const ferret = info.ferretdbVersion ? `FerretDB ${info.ferretdbVersion}` : `MongoDB ${info.version}`;
+      return { uri: process.env.MONGODB_URI, name: `${ferret} via MONGODB_URI`, backend: 'external', stop: async () => {} };
+    } finally {
+      await c.close();
+    }
+  }
+  const f = await startFerretDB({ backend });
+  const s = { uri: f.uri, name: f.name, backend, stop: () => f.stop() };
+  servers.add(s);
+  return s;
+}
+
+function log(msg: string) {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Promise<BackendResult> {
+  const result: BackendResult = { server: server.name, backend: server.backend, ns: cfg.ns, prefillMs: {}, ops: {}, http: {}, touchAfter: [], memory: [] };
+  const contenders: Contender[] = [];
+  const db = new MongoClient(server.uri);
+  try {
+    await db.connect();
+    await db.db(dbName).dropDatabase();
+    for (const name of CONTENDERS) contenders.push(await createContender(name, { uri: server.uri, dbName, prefix: 'ops' }));
+
+    log(`${server.name}: touchAfter on/off (${cfg.touchSessions} sessions × ${cfg.touchRequests} requests)`);
+    result.touchAfter = await touchAfterWorkload(server.uri, dbName, cfg);
+
+    for (const n of cfg.ns) {
+      log(`${server.name}: pre-filling ${n} sessions per contender`);
+      result.prefillMs[n] = await prefill(contenders, n);
+      await warmUp(contenders, n);
+      result.ops[n] = { get: {}, set: {}, touch: {}, destroy: {} };
+      for (let round = 0; round < cfg.rounds; round++) {
+        log(`${server.name}: N=${n} ops round ${round + 1}/${cfg.rounds}`);
+        const r = await opRound(contenders, n, round, cfg);
+        for (const [op, byContender] of Object.entries(r)) {
+          for (const [name, v] of Object.entries(byContender)) ((result.ops[n] as any)[op][name] ??= []).push(v);
+        }
+      }
+      log(`${server.name}: N=${n} HTTP (${cfg.rounds} rounds × ${cfg.httpSeconds} s per contender)`);
+      result.http[n] = await httpWorkload(server.uri, dbName, 'ops', n, cfg);
+    }
+    log(`${server.name}: memory while iterating ${cfg.ns.at(-1)} sessions`);
+    result.memory = await memoryWorkload(server.uri, dbName, 'ops');
+    return result;
+  } finally {
+    await Promise.all(contenders.map((c) => c.close().catch(() => {})));
+    await db.db(dbName).dropDatabase().catch(() => {});
+    await db.close();
+  }
+}
+
+function machine(): Results['machine'] {
+  let ferretCommit = '';
+  try {
+    ferretCommit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    /* not a git checkout */
+  }
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memGB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    commit: ferretCommit,
+  };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const mode: RunMode = args.includes('--smoke') ? 'smoke' : args.includes('--full') ? 'full' : 'quick';
+  const resultsFile = (m: RunMode) => join(__dirname, `results-${m}.json`);
+  if (args.includes('--report')) {
+    const m: RunMode = existsSync(resultsFile('full')) ? 'full' : 'quick';
+    writeReport(JSON.parse(readFileSync(resultsFile(m), 'utf8')), repoRoot);
+    log(`BENCHMARKS.md and docs/bench-chart.svg regenerated from results-${m}.json`);
+    return;
+  }
+  const cfg = MODES[mode];
+  const backendArg = args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length);
+  const backends = (backendArg ? backendArg.split(',') : cfg.backends) as Backend[];
+  const dbName = process.env.BENCH_DB ?? 'connect_mongo_bench';
+  const started = Date.now();
+  const results: Results = { mode, date: new Date().toISOString(), machine: machine(), config: cfg, backends: [], seconds: 0 };
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: stopping servers and children`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
+  try {
+    // With MONGODB_URI there is one server whatever the backends say.
+    for (const backend of process.env.MONGODB_URI ? [backends[0]] : backends) {
+      const server = await startServer(backend);
+      try {
+        results.backends.push(await benchBackend(server, cfg, dbName));
+      } finally {
+        await server.stop();
+        servers.delete(server);
+      }
+    }
+  } finally {
+    await cleanUp();
+  }
+  results.seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(consoleReport(results));
+  const bad = results.backends.flatMap((b) => Object.values(b.http).flat(2)).filter((r) => r.non2xx || r.errors);
+  if (bad.length) throw new Error(`HTTP workload: ${bad.length} runs had non-2xx answers or errors (a session went missing?)`);
+  if (mode !== 'smoke') {
+    writeFileSync(resultsFile(mode), `${JSON.stringify(results, null, 1)}\n`);
+    const m: RunMode = existsSync(resultsFile('full')) ? 'full' : mode;
+    mkdirSync(join(repoRoot, 'docs'), { recursive: true });
+    writeReport(m === mode ? results : JSON.parse(readFileSync(resultsFile(m), 'utf8')), repoRoot);
+    log(`wrote ${resultsFile(mode)}; BENCHMARKS.md and docs/bench-chart.svg from results-${m}.json`);
+  }
+  log(`bench: done in ${results.seconds} s`);
+}
+
+main().catch(async (e) => {
+  await cleanUp();
+  console.error(`bench: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+});

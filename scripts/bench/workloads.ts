@@ -1,0 +1,266 @@
+/**
+ * The workloads. Each takes contenders already filled with N sessions and returns raw per-round figures; medians and
+ * ratios are the report's business. Every (op, round) runs all contenders back to back in an order that rotates by
+ * round, on the same random session ids, so drift (server caches, SQLite checkpoints, GC) hits them alike.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const signature: { sign(value: string, secret: string): string } = require('cookie-signature');
+import type { CommandStartedEvent } from 'mongodb';
+import { CONTENDERS, createContender, docOf, makeSession, sidOf, type Contender, type ContenderName } from './contenders';
+import { prng } from './stats';
+import type { HttpConfig } from './http-server';
+import type { MemoryConfig, MemoryResult } from './memory';
+
+export const OPS = ['get', 'set', 'touch', 'destroy'] as const;
+export type OpName = (typeof OPS)[number];
+
+export interface ModeConfig {
+  ns: number[];
+  rounds: number;
+  /** time box of one (op, contender, round) measurement */
+  opBudgetMs: number;
+  /** most ops in one measurement */
+  opCap: number;
+  httpSeconds: number;
+  httpConnections: number;
+  touchSessions: number;
+  touchRequests: number;
+}
+
+export const SID_PREFIX = 's';
+const here = __dirname;
+
+/** Child processes of the bench (HTTP apps, memory probes), killed by run.ts on exit or Ctrl-C. */
+export const children = new Set<ChildProcess>();
+
+export function rotate<T>(xs: readonly T[], by: number): T[] {
+  const k = by % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+export async function prefill(contenders: Contender[], n: number): Promise<number> {
+  const t0 = performance.now();
+  const now = Date.now();
+  for (const c of contenders) {
+    await c.reset();
+    // One array of documents per batch: 100k sessions are ~40 MB of strings, built lazily per 10k.
+    for (let start = 0; start < n; start += 10_000) {
+      const docs = [];
+      for (let i = start; i < Math.min(n, start + 10_000); i++) docs.push(docOf(sidOf(SID_PREFIX, i), i, now));
+      await c.insert(docs);
+    }
+  }
+  return performance.now() - t0;
+}
+
+async function timed(cap: number, budgetMs: number, step: (k: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  let k = 0;
+  while (k < cap && (k < 3 || performance.now() - t0 < budgetMs)) await step(k++);
+  return (k * 1000) / (performance.now() - t0);
+}
+
+export async function warmUp(contenders: Contender[], n: number) {
+  for (const c of contenders) {
+    for (let k = 0; k < 20; k++) {
+      const i = (k * 7919) % n;
+      const s = await c.get(sidOf(SID_PREFIX, i));
+      if (!s) throw new Error(`warm-up: ${c.name} did not find session #${i} of ${n}; the pre-fill went wrong`);
+      await c.touch(sidOf(SID_PREFIX, i), makeSession(i));
+    }
+  }
+}
+
+/** ops/s per op per contender for one round. */
+export async function opRound(contenders: Contender[], n: number, round: number, cfg: ModeConfig): Promise<Record<OpName, Record<string, number>>> {
+  const out = {} as Record<OpName, Record<string, number>>;
+  const rand = prng(1000 * round + n);
+  const idx = Array.from({ length: cfg.opCap }, () => Math.floor(rand() * n));
+  const sessions = idx.map((i) => ({ ...makeSession(i), n: round }));
+  for (const [o, op] of OPS.entries()) {
+    out[op] = {};
+    for (const c of rotate(contenders, round + o)) {
+      if (op === 'destroy') {
+        // Fresh victims, inserted untimed, so N stays N and every destroy removes a real document.
+        const victims = Array.from({ length: cfg.opCap }, (_, k) => sidOf(`v${round}x`, k));
+        const now = Date.now();
+        await c.insert(victims.map((sid, k) => docOf(sid, k, now)));
+        let done = 0;
+        out[op][c.name] = await timed(cfg.opCap, cfg.opBudgetMs, (k) => (done++, c.destroy(victims[k])));
+        for (const sid of victims.slice(done)) await c.destroy(sid);
+        continue;
+      }
+      out[op][c.name] = await timed(cfg.opCap, cfg.opBudgetMs, (k) => {
+        const sid = sidOf(SID_PREFIX, idx[k]);
+        if (op === 'get') return c.get(sid);
+        if (op === 'set') return c.set(sid, sessions[k]);
+        return c.touch(sid, sessions[k]);
+      });
+    }
+  }
+  return out;
+}
+
+export interface TouchAfterResult {
+  contender: ContenderName;
+  touchAfter: number;
+  sessions: number;
+  requests: number;
+  /** update commands the client sent (command monitoring) */
+  writes: number;
+  writesPerSession: number;
+  /** get + touch pairs per second (one request of an unmodified session) */
+  requestsPerSecond: number;
+}
+
+/**
+ * An unmodified session read S×R times the way express-session does it (get, then touch with what get gave), with
+ * touchAfter on (3600 s) and off. The sessions were last written two hours ago, i.e. in an earlier window.
+ */
+export async function touchAfterWorkload(uri: string, dbName: string, cfg: ModeConfig): Promise<TouchAfterResult[]> {
+  const out: TouchAfterResult[] = [];
+  for (const touchAfter of [3600, 0]) {
+    for (const name of ['this', 'cm6'] as const) {
+      const c = await createContender(name, { uri, dbName, prefix: `ta${touchAfter}`, touchAfter, monitorCommands: true });
+      try {
+        await c.reset();
+        const old = new Date(Date.now() - 2 * 3600_000);
+        const now = Date.now();
+        await c.insert(Array.from({ length: cfg.touchSessions }, (_, i) => docOf(sidOf('t', i), i, now, old)));
+        const updates: CommandStartedEvent[] = [];
+        c.client!.on('commandStarted', (e) => e.commandName === 'update' && updates.push(e));
+        const t0 = performance.now();
+        for (let r = 0; r < cfg.touchRequests; r++) {
+          for (let i = 0; i < cfg.touchSessions; i++) {
+            const sid = sidOf('t', i);
+            const s = (await c.get(sid)) as any;
+            if (!s) throw new Error(`touchAfter workload: ${name} lost session #${i}`);
+            await c.touch(sid, s);
+          }
+        }
+        const total = cfg.touchSessions * cfg.touchRequests;
+        out.push({
+          contender: name,
+          touchAfter,
+          sessions: cfg.touchSessions,
+          requests: total,
+          writes: updates.length,
+          writesPerSession: updates.length / cfg.touchSessions,
+          requestsPerSecond: (total * 1000) / (performance.now() - t0),
+        });
+        await c.reset();
+      } finally {
+        await c.close();
+      }
+    }
+  }
+  return out;
+}
+
+/** Spawns a TypeScript file of this folder as a child (tsx loader), tracked for clean-up. */
+function spawnChild(file: string, env: Record<string, string>, extraNodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...extraNodeArgs, '--import', 'tsx', join(here, file)], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** The first JSON line a child prints; rejects with its stderr if it exits first. */
+function firstJsonLine<T>(child: ChildProcess, label: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${label}: no answer within ${timeoutMs} ms. ${err.trim()}`)), timeoutMs);
+    child.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(out.slice(0, nl)) as T);
+        } catch {
+          reject(new Error(`${label}: unexpected output: ${out.slice(0, 200)}`));
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} exited (code ${code}): ${err.trim()}`));
+    });
+  });
+}
+
+export interface HttpRound {
+  contender: ContenderName;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** Mixed Express workload over HTTP: 90% GET of an unmodified session, 10% POST that modifies one. */
+export async function httpWorkload(uri: string, dbName: string, prefix: string, n: number, cfg: ModeConfig): Promise<HttpRound[][]> {
+  const secret = 'bench-secret';
+  const config: HttpConfig = { uri, dbName, prefix, n, secret, sidPrefix: SID_PREFIX };
+  const child = spawnChild('http-server.ts', { BENCH_HTTP_CONFIG: JSON.stringify(config) });
+  try {
+    const { ports } = await firstJsonLine<{ ports: Record<ContenderName, number> }>(child, 'http-server', 120_000);
+    const rounds: HttpRound[][] = [];
+    for (let round = 0; round < cfg.rounds; round++) {
+      const row: HttpRound[] = [];
+      for (const name of rotate(CONTENDERS, round)) {
+        const rand = prng(round * 31 + n);
+        const r = await autocannon({
+          url: `http://127.0.0.1:${ports[name]}`,
+          connections: cfg.httpConnections,
+          duration: cfg.httpSeconds,
+          requests: [
+            {
+              setupRequest: (req: any) => {
+                const i = Math.floor(rand() * n);
+                const write = rand() < 0.1;
+                const cookie = `connect.sid=${encodeURIComponent(`s:${signature.sign(sidOf(SID_PREFIX, i), secret)}`)}`;
+                return { ...req, method: write ? 'POST' : 'GET', path: write ? '/w' : '/r', headers: { ...req.headers, cookie } };
+              },
+            },
+          ],
+        });
+        row.push({
+          contender: name,
+          rps: r.requests.average,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          requests: r.requests.total,
+          non2xx: r.non2xx,
+          errors: r.errors + r.timeouts,
+        });
+      }
+      rounds.push(row);
+    }
+    return rounds;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+  }
+}
+
+/** Peak RSS while iterating every session, one fresh process per mode. */
+export async function memoryWorkload(uri: string, dbName: string, prefix: string): Promise<MemoryResult[]> {
+  const out: MemoryResult[] = [];
+  for (const mode of ['this-entries', 'this-all', 'cm6-all'] as const) {
+    const config: MemoryConfig = { uri, dbName, collectionName: `${prefix}_${mode.startsWith('cm6') ? 'cm6' : 'this'}`, mode };
+    const child = spawnChild('memory.ts', { BENCH_MEMORY_CONFIG: JSON.stringify(config) }, ['--expose-gc']);
+    out.push(await firstJsonLine<MemoryResult>(child, `memory probe (${mode})`, 600_000));
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  }
+  return out;
+}

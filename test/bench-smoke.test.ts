@@ -1,0 +1,75 @@
+/**
+ * The benchmark scripts must not rot: run `scripts/bench/run.ts --smoke` (tiny N, one round, no thresholds, writes
+ * no file) against the run's server as a subprocess, and check that it finished and reported every contender on
+ * every workload. No timing is asserted.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { dbNameFor, serverUri } from './helpers';
+
+const repoRoot = join(__dirname, '..');
+const dbName = dbNameFor(__filename);
+
+function runSmoke(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/bench/run.ts'), '--smoke'], {
+      cwd: repoRoot,
+      env: { ...process.env, MONGODB_URI: serverUri(), BENCH_DB: dbName },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('npm run bench -- --smoke completes and reports every contender on every workload', async () => {
+  const t0 = Date.now();
+  const r = await runSmoke();
+  assert.is(r.code, 0, `bench --smoke exited with ${r.code}:\n${r.stderr.slice(-3000)}`);
+  assert.match(r.stderr, /bench: done in \d+ s/);
+
+  const lines = r.stdout.split('\n');
+  const opsRows = lines.filter((l) => /^\| 50 \| (get|set|touch|destroy) \|/.test(l));
+  assert.equal(opsRows.map((l) => l.split('|')[2].trim()), ['get', 'set', 'touch', 'destroy']);
+  for (const row of opsRows) {
+    // N, op, four contenders (ops/s), two ratios: every cell has a figure.
+    const cells = row.split('|').slice(1, -1).map((c) => c.trim());
+    assert.is(cells.length, 8, row);
+    for (const c of cells.slice(2)) assert.not.equal(c, '–', `a contender has no figure: ${row}`);
+  }
+  for (const label of ['this store', 'raw driver', 'connect-mongo 6', 'MemoryStore']) {
+    assert.ok(r.stdout.includes(`${label} ops/s`), `no ops column for ${label}`);
+    assert.ok(r.stdout.includes(`${label} req/s`), `no HTTP column for ${label}`);
+  }
+  const httpRow = lines.find((l) => /^\| 50 \| \d/.test(l) && l.includes('('));
+  assert.ok(httpRow, 'no HTTP result row');
+  // touchAfter: with it on, one write per session (they were last written in an earlier window); off, one a read.
+  assert.match(r.stdout, /\| this store \| 3600 s \| 10 × 3 \| 10 \| 1\.00 \|/);
+  assert.match(r.stdout, /\| this store \| off \| 10 × 3 \| 30 \| 3\.00 \|/);
+  assert.match(r.stdout, /for await \(… of store\.entries\(\)\)` \| 50 \|/);
+  assert.match(r.stdout, /connect-mongo 6: `all\(\)` \| 50 \|/);
+  assert.match(r.stdout, /## Targets/);
+  console.log(`# bench --smoke finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+
+test('the smoke run leaves no data behind', async () => {
+  const client = await MongoClient.connect(serverUri());
+  try {
+    const dbs = await client.db('admin').admin().listDatabases({ nameOnly: true });
+    assert.not.ok(dbs.databases.some((d) => d.name === dbName), `database ${dbName} was left behind`);
+  } finally {
+    await client.close();
+  }
+});
+
+test.run();
