@@ -5,7 +5,7 @@
  *      sessions survive a restart of the app; built once from the Go module proxy by scripts/build-ferretdb.sh;
  *   3. mongodb-memory-server (downloads a real mongod where the internet is reachable; sessions die with the app).
  */
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { startFerretDB } from '../../test/server';
 import { maskUrl } from '../../src/errors';
 
@@ -30,7 +30,7 @@ export async function chooseServer(env: NodeJS.ProcessEnv = process.env, log: (l
   try {
     log('starting the embedded FerretDB (the first run builds it from the Go module proxy, which takes a few minutes)…');
     const ferret = await startFerretDB({ backend: 'sqlite', dataDir });
-    return { uri: ferret.uri, description: `${ferret.name} at ${ferret.uri}, data in ${dataDir}`, persistent: true, stop: () => ferret.stop() };
+    return { uri: ferret.uri, description: `${ferret.name} at ${ferret.uri}, data in ${relative(process.cwd(), dataDir) || '.'}`, persistent: true, stop: () => ferret.stop() };
   } catch (e) {
     ferretError = e as Error;
     log(`embedded FerretDB unavailable (${firstLine(ferretError.message)}); trying mongodb-memory-server…`);
