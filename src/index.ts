@@ -14,6 +14,8 @@ export type { StoreOptions, SessionDocument } from '../generated';
 export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 export type { OptionIssue } from './errors';
 export { aesGcmAdapter } from './crypto';
+export { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
+export type { ConfigOptions, LoadedConfig } from './config/load';
 
 /** The callable default export: a MongoStore constructor that, called without `new`, is the classic factory. */
 export type ConnectMongo = typeof MongoStore & {
