@@ -70,7 +70,7 @@ export function substituteVars<T>(value: T, env: Env, path = '', lenient = false
       }
       issues.push({
         path: p || '/',
-        message: `environment variable ${name} is ${set === '' ? 'empty' : 'not set'} (used as \${${name}}, which has no default; set it, or write \${${name}:-default})`,
+        message: `environment variable ${name} is ${set === '' ? 'empty' : 'not set'} and \${${name}} has no default (set it, or write \${${name}:-default})`,
       });
       return match;
     });

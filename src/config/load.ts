@@ -220,6 +220,8 @@ const URL_PASSWORD = /^[a-z+]+:\/\/[^:/@]*:([^@/]*)@/i;
 const QUERY_SECRET = /[?&](?:password|[a-z]*Password|authMechanismProperties|secret|token)=([^&]*)/gi;
 function collectSecrets(value: unknown, path = '', out = new Set<string>()): Set<string> {
   if (typeof value === 'string') {
+    // A ${VAR} reference is not a secret; the value it resolves to is collected after substitution.
+    if (value.includes('${')) return out;
     const m = URL_PASSWORD.exec(value);
     if (m) out.add(m[1]);
     for (const q of value.matchAll(QUERY_SECRET)) out.add(q[1]);
@@ -287,6 +289,7 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
   void _env;
   const base = substituteVars(baseRaw, env, '', false);
   issues.push(...base.issues);
+  collectSecrets(base.value, '', secrets);
   const baseSkip = new Set(base.issues.map((i) => i.path));
   issues.push(...validateLayer(base.value, baseSkip), ...aliasIssues(base.value));
 
@@ -296,6 +299,7 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
     const strict = name === envName;
     const sub = substituteVars(block, env, prefix, !strict);
     issues.push(...sub.issues);
+    collectSecrets(sub.value, prefix, secrets);
     const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
     issues.push(...under(prefix, [...validateLayer(sub.value, skip), ...aliasIssues(sub.value)]));
     if (strict) selected = sub.value;
