@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -188,6 +188,10 @@ if (isFerret) {
     const dataDir = mkdtempSync(join(tmpRoot, 'example-data-'));
     try {
       const env = { MONGODB_URI: '', EXAMPLE_DATA_DIR: dataDir, EXAMPLE_DB_NAME: 'example_embedded' };
+      // A lock left by a crashed app (its process is gone) is taken over.
+      const gone = spawn(process.execPath, ['-e', '']);
+      await new Promise((r) => gone.once('exit', r));
+      writeFileSync(join(dataDir, 'example-app.lock'), String(gone.pid));
       let app = await startApp(env);
       const ferretUri = /server: FerretDB v1\.24\.2 \(sqlite\) at (mongodb:\/\/127\.0\.0\.1:\d+\/)/.exec(app.output())?.[1];
       assert.ok(ferretUri, `the app says it uses the embedded FerretDB:\n${app.output()}`);
@@ -195,6 +199,14 @@ if (isFerret) {
       assert.match(await first.text(), /data-testid="views">1</);
       const cookie = first.headers.get('set-cookie')!.split(';')[0];
       assert.match(cookie, `${COOKIE}=`);
+      assert.is(readFileSync(join(dataDir, 'example-app.lock'), 'utf8'), String(app.child.pid));
+
+      // A second app on the same data dir refuses to start a second FerretDB on it, and says who holds it.
+      const second = await startApp(env).then(
+        () => 'a second app started on the same data dir',
+        (e: Error) => e.message,
+      );
+      assert.match(second, `is in use by another example app (pid ${app.child.pid})`);
       assert.is(await app.stop(), 0, app.output());
 
       app = await startApp(env);
@@ -202,6 +214,7 @@ if (isFerret) {
       assert.match(await again.text(), /data-testid="views">2</, 'the session came back from the SQLite data dir');
       const ferretUri2 = /server: FerretDB v1\.24\.2 \(sqlite\) at (mongodb:\/\/127\.0\.0\.1:\d+\/)/.exec(app.output())![1];
       assert.is(await app.stop(), 0, app.output());
+      assert.not.ok(existsSync(join(dataDir, 'example-app.lock')), 'the lock is released on shutdown');
 
       // The FerretDB the app started is gone with it: its port no longer answers.
       const probe = new MongoClient(ferretUri2, { serverSelectionTimeoutMS: 1000 });

@@ -5,6 +5,7 @@
  *      sessions survive a restart of the app; built once from the Go module proxy by scripts/build-ferretdb.sh;
  *   3. mongodb-memory-server (downloads a real mongod where the internet is reachable; sessions die with the app).
  */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startFerretDB } from '../../test/server';
 import { maskUrl } from '../../src/errors';
@@ -27,13 +28,31 @@ export async function chooseServer(env: NodeJS.ProcessEnv = process.env, log: (l
   }
   const dataDir = env.EXAMPLE_DATA_DIR || defaultDataDir;
   let ferretError: Error;
+  let unlock: () => void;
   try {
     log('starting the embedded FerretDB (the first run builds it from the Go module proxy, which takes a few minutes)…');
-    const ferret = await startFerretDB({ backend: 'sqlite', dataDir });
-    return { uri: ferret.uri, description: `${ferret.name} at ${ferret.uri}, data in ${relative(process.cwd(), dataDir) || '.'}`, persistent: true, stop: () => ferret.stop() };
+    // Not a reason to fall back: the user has this app running already, and should hear so.
+    unlock = lockDataDir(dataDir);
+  } catch (e) {
+    throw new Error(`cannot use the embedded FerretDB: ${(e as Error).message}`);
+  }
+  try {
+    const ferret = await startFerretDB({ backend: 'sqlite', dataDir }).catch((e) => {
+      unlock();
+      throw e;
+    });
+    return {
+      uri: ferret.uri,
+      description: `${ferret.name} at ${ferret.uri}, data in ${relative(process.cwd(), dataDir) || '.'}`,
+      persistent: true,
+      stop: async () => {
+        await ferret.stop();
+        unlock();
+      },
+    };
   } catch (e) {
     ferretError = e as Error;
-    log(`embedded FerretDB unavailable (${firstLine(ferretError.message)}); trying mongodb-memory-server…`);
+    log(`embedded FerretDB unavailable (${why(ferretError)}); trying mongodb-memory-server…`);
   }
   try {
     const { MongoMemoryServer } = await import('mongodb-memory-server-core');
@@ -42,11 +61,44 @@ export async function chooseServer(env: NodeJS.ProcessEnv = process.env, log: (l
   } catch (e) {
     throw new Error(
       'No MongoDB server for the example app.\n' +
-        `  embedded FerretDB: ${firstLine(ferretError.message)}\n` +
+        `  embedded FerretDB: ${why(ferretError)}\n` +
         `  mongodb-memory-server: ${firstLine((e as Error).message)}\n` +
         'Set MONGODB_URI to a MongoDB server (mongodb://…), or install Go >= 1.24 so that the embedded FerretDB can be built.',
     );
   }
 }
 
+/**
+ * FerretDB wants one process per SQLite directory: a second `npm start` must not open the same data under it.
+ * A lock file holds the owner's pid; one whose process is gone (a crash) is taken over. Answers the unlock.
+ */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const lock = join(dataDir, 'example-app.lock');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+    }
+    const owner = Number(readFileSync(lock, 'utf8'));
+    if (owner && isAlive(owner)) {
+      throw new Error(`the data dir ${dataDir} is in use by another example app (pid ${owner}); stop it, or set EXAMPLE_DATA_DIR to another dir`);
+    }
+    rmSync(lock, { force: true }); // left by a process that is gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const firstLine = (s: string) => s.split('\n')[0];
+// The build script has already said why on stderr; its "Command failed: bash …" adds nothing.
+const why = (e: Error) => (/^Command failed: bash .*build-ferretdb\.sh/.test(e.message) ? 'scripts/build-ferretdb.sh failed, see its message above' : firstLine(e.message));
