@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createStoreFromConfig } from '../../src/config/load'; // TEMP until src/index.ts exports it
+import { createStoreFromConfig } from '../../src';
 import { createApp } from './app';
 import { chooseServer } from './server-choice';
 
