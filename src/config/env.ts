@@ -17,8 +17,11 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export interface SubstituteResult<T> {
   value: T;
+  /** malformed references (always errors) */
   issues: OptionIssue[];
-  /** JSON paths of strings left unresolved (missing variables, in lenient mode) */
+  /** references to unset variables without a default: the caller decides (an error where the value is used) */
+  missing: OptionIssue[];
+  /** JSON paths of strings left unresolved (as written) because of a missing variable */
   unresolved: Set<string>;
 }
 
@@ -29,12 +32,13 @@ export function pointer(base: string, key: string | number): string {
 
 /**
  * Replaces variable references in every string value (object keys are left alone). `path` is the JSON pointer of
- * `value` in the file, for messages. With `lenient`, a missing variable is no issue: its string is left as written
- * and its path recorded in `unresolved` (used for env blocks that are not selected, whose variables need not exist
- * on this machine).
+ * `value` in the file, for messages. A string that references a missing variable is left as written, its path
+ * recorded in `unresolved` and an issue in `missing`: whether that is an error depends on whether the value is used
+ * (the selected env block's is; another block's, or a base value the block replaces, is not).
  */
-export function substituteVars<T>(value: T, env: Env, path = '', lenient = false): SubstituteResult<T> {
+export function substituteVars<T>(value: T, env: Env, path = ''): SubstituteResult<T> {
   const issues: OptionIssue[] = [];
+  const missing: OptionIssue[] = [];
   const unresolved = new Set<string>();
   const walk = (v: Json, p: string): Json => {
     if (typeof v === 'string') return substituteString(v, p);
@@ -48,7 +52,7 @@ export function substituteVars<T>(value: T, env: Env, path = '', lenient = false
   };
   const substituteString = (s: string, p: string): string => {
     if (!s.includes('${')) return s;
-    let missing = false;
+    let incomplete = false;
     const out = s.replace(REFERENCE, (match, body: string | undefined) => {
       if (match === '$${') return '${';
       if (body === undefined) {
@@ -64,20 +68,17 @@ export function substituteVars<T>(value: T, env: Env, path = '', lenient = false
       const set = env[name];
       if (set !== undefined && set !== '') return set;
       if (sep !== -1) return body.slice(sep + 2);
-      if (lenient) {
-        missing = true;
-        return match;
-      }
-      issues.push({
+      incomplete = true;
+      missing.push({
         path: p || '/',
         message: `environment variable ${name} is ${set === '' ? 'empty' : 'not set'} and \${${name}} has no default (set it, or write \${${name}:-default})`,
       });
       return match;
     });
-    if (missing) unresolved.add(p || '/');
+    if (incomplete) unresolved.add(p || '/');
     return out;
   };
-  return { value: walk(value as Json, path) as T, issues, unresolved };
+  return { value: walk(value as Json, path) as T, issues, missing, unresolved };
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -100,6 +101,25 @@ export function deepMerge(base: Record<string, unknown>, over: Record<string, un
     out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
   }
   return out;
+}
+
+/**
+ * Whether the value at `path` (a JSON pointer into the base) is replaced by `block` when merged with deepMerge:
+ * a key the block sets (or its alias, at the top) replaces it unless both are plain objects (then deeper keys).
+ */
+export function replacedBy(block: Record<string, unknown> | undefined, path: string): boolean {
+  if (!block) return false;
+  const segs = path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let level: unknown = block;
+  for (let i = 0; i < segs.length; i++) {
+    if (!isPlainObject(level)) return false;
+    const seg = segs[i];
+    const here = seg in level ? level[seg] : i === 0 && ALIASES[seg] && ALIASES[seg] in level ? level[ALIASES[seg]] : undefined;
+    if (here === undefined) return false;
+    if (!isPlainObject(here) || i === segs.length - 1) return true;
+    level = here;
+  }
+  return false;
 }
 
 export interface EnvSelection {

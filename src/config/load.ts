@@ -14,7 +14,7 @@ import { validateStoreOptions } from '../../generated';
 import { MongoStoreError, OptionsError, describeFound, maskUrl, maskValue, type OptionIssue } from '../errors';
 import { CONNECTION_KINDS, normalizeOptions, schemaIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
 import { MongoStore } from '../store';
-import { deepMerge, isPlainObject, pickEnvName, pointer, substituteVars, type Env } from './env';
+import { deepMerge, isPlainObject, pickEnvName, pointer, replacedBy, substituteVars, type Env } from './env';
 import { ConfigParseError, asyncLoaders, syncLoaders } from './parse';
 
 export const MODULE_NAME = 'connect-mongo';
@@ -283,26 +283,30 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
     }
   }
 
-  // Variables: strict in the base and the selected block; lenient in the other blocks (their variables may be
-  // absent on this machine), where strings still holding a reference are exempt from the format checks.
+  // Variables: a missing one is an error where its value is used: in the base (unless the selected block replaces
+  // that value) and in the selected block. Other blocks' variables may be absent on this machine. Strings still
+  // holding a reference are exempt from the format checks (the missing variable is the problem to report).
   const { env: _env, ...baseRaw } = raw;
   void _env;
-  const base = substituteVars(baseRaw, env, '', false);
-  issues.push(...base.issues);
+  const selectedRaw = envName !== undefined ? blocks[envName] : undefined;
+  const base = substituteVars(baseRaw, env, '');
+  issues.push(...base.issues, ...base.missing.filter((m) => !replacedBy(selectedRaw, m.path)));
   collectSecrets(base.value, '', secrets);
-  const baseSkip = new Set(base.issues.map((i) => i.path));
+  const baseSkip = new Set([...base.unresolved, ...base.issues.map((i) => i.path)]);
   issues.push(...validateLayer(base.value, baseSkip), ...aliasIssues(base.value));
 
   let selected: Record<string, unknown> | undefined;
   for (const [name, block] of Object.entries(blocks)) {
     const prefix = pointer('/env', name);
-    const strict = name === envName;
-    const sub = substituteVars(block, env, prefix, !strict);
+    const sub = substituteVars(block, env, prefix);
     issues.push(...sub.issues);
+    if (name === envName) {
+      issues.push(...sub.missing);
+      selected = sub.value;
+    }
     collectSecrets(sub.value, prefix, secrets);
     const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
     issues.push(...under(prefix, [...validateLayer(sub.value, skip), ...aliasIssues(sub.value)]));
-    if (strict) selected = sub.value;
   }
   if (issues.length) throw new OptionsError(redact(issues, secrets), filepath);
 

@@ -78,7 +78,8 @@ export const loadJsSync: LoaderSync = (filepath, content) => {
     // require() of a transpiled ESM module gives { default }: take the default export like the async loader does.
     return mod && typeof mod === 'object' && (mod as { __esModule?: boolean }).__esModule && 'default' in mod ? (mod as { default: unknown }).default : mod;
   } catch (e) {
-    if ((e as { code?: string })?.code === 'ERR_REQUIRE_ESM') {
+    // Node without require(esm) (before 20.19 / 22.12), or an ES module with top-level await.
+    if ((e as { code?: string })?.code === 'ERR_REQUIRE_ESM' || (e as { code?: string })?.code === 'ERR_REQUIRE_ASYNC_MODULE') {
       throw new ConfigParseError(filepath, 'JavaScript module', 'is an ES module, which the synchronous loader cannot load: use createStoreFromConfig (async), or a .cjs / .json / .yaml config');
     }
     jsError(filepath, e);
