@@ -9,8 +9,8 @@ import { adminPage, homePage, shortId, esc, type AdminRow, type PageInfo } from 
 
 declare module 'express-session' {
   interface SessionData {
-    views: number;
-    user: string;
+    views?: number;
+    user?: string;
   }
 }
 
