@@ -3,7 +3,7 @@
  * an optional callback; policy lives in the helpers it calls (options.ts, codec.ts, auto-remove.ts, connection.ts).
  */
 import { Store, MemoryStore, type SessionData } from 'express-session';
-import { MongoServerError, MongoServerSelectionError, type Collection, type UpdateFilter } from 'mongodb';
+import { MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type Collection, type UpdateFilter } from 'mongodb';
 import { validateSessionDocument, type SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
 import { MongoStoreError, SessionCorruptError, describeFound } from './errors';
@@ -286,7 +286,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     work.catch(() => {}); // a late failure after the timeout is not an unhandled rejection
     return Promise.race([work, timeout])
       .catch((e) => {
-        throw e instanceof MongoServerSelectionError
+        // Server gone (selection timed out, connection dropped mid-operation, topology closed by a failed first
+        // connect): one clear error; the client keeps reconnecting on its own.
+        throw e instanceof MongoServerSelectionError || e instanceof MongoNetworkError || e instanceof MongoTopologyClosedError || isSocketError(e)
           ? new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${e.message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e })
           : e;
       })
@@ -362,6 +364,15 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       }
     }
   }
+}
+
+/**
+ * A raw socket error the driver lets through unwrapped (mongodb 7: a write to a pooled connection the server closed
+ * rejects with Node's EPIPE "This socket has been ended by the other party", not a MongoNetworkError).
+ */
+function isSocketError(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^E(PIPE|CONNRESET|CONNREFUSED|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code);
 }
 
 /** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */
