@@ -6,6 +6,7 @@
 import { MongoStore } from './store';
 import { legacyFactory } from './legacy';
 import type { MongoStoreOptions } from './options';
+import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync } from './config/load';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './store';
@@ -33,5 +34,5 @@ Object.setPrototypeOf(connectMongo, MongoStore); // statics: create
 connectMongo.prototype = MongoStore.prototype; // instanceof works either way
 
 const exported = connectMongo as unknown as ConnectMongo;
-Object.assign(exported, { MongoStore, default: exported, __esModule: true });
+Object.assign(exported, { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, default: exported, __esModule: true });
 export default exported;

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { MemoryStore } from 'express-session';
+import connectMongo, * as api from '../src';
 import { MongoStore, OptionsError } from '../src';
 import { ConfigFileError, SEARCH_PLACES, SEARCH_PLACES_SYNC, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync } from '../src/config/load';
 import { openTestDb, serverUri, type TestDb } from './helpers';
@@ -360,6 +361,14 @@ test('the example config is valid, holds every option with the schema default, a
   });
   assert.equal(prod.normalized.crypto, { secrets: ['a-long-secret'] });
   assert.is(prod.normalized.hashIdsSecret, 'another-secret');
+});
+
+test('the package exports the config API, by name and on the callable default export', () => {
+  for (const name of ['createStoreFromConfig', 'createStoreFromConfigSync', 'loadConfig', 'loadConfigSync'] as const) {
+    assert.type(api[name], 'function', name);
+    assert.is((connectMongo as unknown as Record<string, unknown>)[name], api[name], `${name} on the default export`);
+  }
+  assert.is(api.createStoreFromConfig, createStoreFromConfig);
 });
 
 test.run();
