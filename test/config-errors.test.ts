@@ -82,6 +82,9 @@ const CASES: Case[] = [
   { name: 'JS module exporting a function', file: 'connect-mongo.config.cjs', body: `module.exports = () => ({ mongoUrl: '${URL}' });\n` },
   { name: 'JS module that throws', file: 'connect-mongo.config.cjs', body: `throw new Error('no config here');\n` },
   { name: 'JS module with a syntax error', file: 'connect-mongo.config.cjs', body: `module.exports = { mongoUrl: '${URL}' ;\n` },
+  { name: 'driver: unknown option in mongoOptions', body: j({ mongoUrl: URL, mongoOptions: { bogusOption: 1, auth: { password: FAKE } } }) },
+  { name: 'driver: port out of range', body: j({ mongoUrl: `mongodb://app:${FAKE}@127.0.0.1:99999/app` }) },
+  { name: 'driver: mistyped option in the selected block', body: j({ mongoUrl: URL, env: { production: { mongoOptions: { maxPoolSize: 'lots' } } } }), env: { NODE_ENV: 'production' } },
   { name: 'overrides: wrong type from code', body: j({ mongoUrl: URL }), overrides: { touchAfter: 'often' } },
   { name: 'overrides: a function where an object goes', body: j({ mongoUrl: URL }), overrides: { serialize: 'JSON.stringify' } },
 ];
@@ -156,6 +159,9 @@ const EXPECTED: Record<string, [string, string][]> = {
   "JS module with a syntax error": [["/","invalid JavaScript module: Unexpected token ';'"]],
   "overrides: wrong type from code": [["/touchAfter","expected a number, found the string \"often\" (set in code, by overrides)"]],
   "overrides: a function where an object goes": [["/serialize","expected a function, found the string \"JSON.stringify\" (set in code, by overrides)"]],
+  "driver: unknown option in mongoOptions": [["/mongoOptions/bogusOption","the MongoDB driver refuses it: option bogusoption is not supported"]],
+  "driver: port out of range": [["/mongoUrl","the MongoDB driver refuses it: Unable to parse 127.0.0.1:99999 with URL"]],
+  "driver: mistyped option in the selected block": [["/env/production/mongoOptions/maxPoolSize","the MongoDB driver refuses it: Expected maxPoolSize to be stringified int value, got: lots"]],
 };
 
 const tmp = join(repoRoot, '.tmp', `config-errors-${process.pid}`);

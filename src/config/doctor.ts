@@ -52,7 +52,13 @@ export async function runDoctor(loaded: LoadedConfig, timeoutMS: number): Promis
   const spec = loaded.normalized.connection;
   if (!spec || spec.kind !== 'url') throw new DoctorConnectError('the config has no connection string (mongoUrl or url): doctor can only check a config that connects by itself');
   const url = spec.url;
-  const client = new MongoClient(url, { ...spec.mongoOptions, serverSelectionTimeoutMS: timeoutMS, connectTimeoutMS: timeoutMS });
+  let client: MongoClient;
+  try {
+    client = new MongoClient(url, { ...spec.mongoOptions, serverSelectionTimeoutMS: timeoutMS, connectTimeoutMS: timeoutMS });
+  } catch (e) {
+    // The driver parses the connection string and mongoOptions here (MongoParseError, MongoInvalidArgumentError).
+    throw new DoctorConnectError(`the driver refused the connection string or mongoOptions: ${String((e as Error)?.message ?? e).split('\n')[0].replace(/mongodb(\+srv)?:\/\/\S+/g, (u) => maskUrl(u))}`);
+  }
   // The driver's own timeouts bound connect(); this timer is a backstop for DNS (SRV) lookups that ignore them.
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -10,6 +10,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cosmiconfig, cosmiconfigSync, type CosmiconfigResult } from 'cosmiconfig';
+import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { validateStoreOptions } from '../../generated';
 import { MongoStoreError, OptionsError, describeFound, maskUrl, maskValue, type OptionIssue } from '../errors';
 import { CONNECTION_KINDS, normalizeOptions, schemaIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
@@ -355,26 +356,34 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
   merged = deepMerge(merged, overrides);
   collectSecrets(jsonPart(overrides), '', secrets);
 
+  // Issues found on the merged options point back to where the value was written: code, the env block, or the base.
+  const locate = (i: OptionIssue): OptionIssue => {
+    const key = (i.path.split('/')[1] ?? '').replace(/~1/g, '/').replace(/~0/g, '~');
+    if (fromCode.has(key)) return { path: i.path, message: `${i.message} (set in code, by overrides)` };
+    if (selected && i.path !== '/' && replacedBy(selected, i.path)) return { path: pointer('/env', envName!) + i.path, message: i.message };
+    if (i.path === '/' && /no connection/.test(i.message) && Object.keys(blocks).length) {
+      const hint = envName
+        ? selected
+          ? ''
+          : ` (the file has no env block for ${JSON.stringify(envName)}; its blocks: ${Object.keys(blocks).join(', ')})`
+        : ` (no env block applied: NODE_ENV is not set; this file has blocks for ${Object.keys(blocks).join(', ')})`;
+      return { path: i.path, message: i.message + hint };
+    }
+    return i;
+  };
   let normalized: NormalizedOptions<S>;
   try {
     normalized = normalizeOptions<S>(merged as MongoStoreOptions<S>, filepath);
   } catch (e) {
     if (!(e instanceof OptionsError)) throw e;
-    const mapped = e.issues.map((i) => {
-      const key = (i.path.split('/')[1] ?? '').replace(/~1/g, '/').replace(/~0/g, '~');
-      if (fromCode.has(key)) return { path: i.path, message: `${i.message} (set in code, by overrides)` };
-      if (selected && fromBlock.has(key)) return { path: pointer('/env', envName!) + i.path, message: i.message };
-      if (i.path === '/' && /no connection/.test(i.message) && Object.keys(blocks).length) {
-        const hint = envName
-          ? selected
-            ? ''
-            : ` (the file has no env block for ${JSON.stringify(envName)}; its blocks: ${Object.keys(blocks).join(', ')})`
-          : ` (no env block applied: NODE_ENV is not set; this file has blocks for ${Object.keys(blocks).join(', ')})`;
-        return { path: i.path, message: i.message + hint };
-      }
-      return i;
-    });
-    throw new OptionsError(redact(mapped, secrets), filepath);
+    throw new OptionsError(redact(e.issues.map(locate), secrets), filepath);
+  }
+  // The driver's own parse of the connection string and mongoOptions (no connection is made): an unknown or
+  // mistyped driver option is a config error with a path, not a crash when the store starts.
+  const spec = normalized.connection;
+  if (spec?.kind === 'url') {
+    const issue = driverIssue(spec.url, spec.mongoOptions, merged.mongoUrl !== undefined ? '/mongoUrl' : '/url');
+    if (issue) throw new OptionsError(redact([locate(issue)], secrets), filepath);
   }
   return {
     filepath,
@@ -384,6 +393,20 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
     options: merged as MongoStoreOptions<S>,
     normalized,
   };
+}
+
+/** What the driver says about a connection string and its options, as an issue (undefined: it accepts them). */
+function driverIssue(url: string, mongoOptions: object, urlPath: string): OptionIssue | undefined {
+  try {
+    new MongoClient(url, mongoOptions as MongoClientOptions);
+    return undefined;
+  } catch (e) {
+    const msg = String((e as Error)?.message ?? e).split('\n')[0].replace(/mongodb(\+srv)?:\/\/\S+/g, (u) => maskUrl(u));
+    const named = /option (\S+) is not supported|Expected (\S+) to be/i.exec(msg);
+    const name = named?.[1] ?? named?.[2];
+    const key = name ? Object.keys(mongoOptions).find((k) => k.toLowerCase() === name.toLowerCase()) : undefined;
+    return { path: key ? pointer('/mongoOptions', key) : urlPath, message: `the MongoDB driver refuses it: ${msg}` };
+  }
 }
 
 /** Finds, reads and validates a config (see ConfigOptions). Does not connect. */
