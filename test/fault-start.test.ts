@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { MongoStore, MongoStoreError } from '../src';
 import { startFerretDB, freePort, tmpRoot, type FerretProcess, type Backend } from './server';
 import { waitFor } from './helpers';
-import { unhandled, startApp, get, sessionOf } from './fixtures/reliability/kit';
+import { unhandled, dropDatabase, startApp, get, sessionOf } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
 const OP_TIMEOUT = 1500;
@@ -19,6 +19,7 @@ let dataDir: string;
 
 test.before(() => void (dataDir = mkdtempSync(join(tmpRoot, 'fault-start-'))));
 test.after(async () => {
+  if (server) await dropDatabase(server.uri, 'cmt_fault_start').catch(() => {});
   await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -52,7 +53,7 @@ test('a store built while the server is down fails fast, then works on its own o
     assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT', `${name}: ${err.message}`);
     assert.match(err.message, /MongoStore\.\w+\(\) (timed out|cannot reach MongoDB)/);
   }
-  console.log(`# server down at start: ${ops.length} operations all failed with MongoStoreError within ${Date.now() - started} ms (operationTimeoutMS ${OP_TIMEOUT})`);
+  console.log(`\n# server down at start: ${ops.length} operations all failed with MongoStoreError within ${Date.now() - started} ms (operationTimeoutMS ${OP_TIMEOUT})`);
   assert.equal(readyValue, undefined, 'ready() settled before any server existed');
   await waitFor(() => events.includes('disconnect'), "'disconnect' for a server that is down at start");
 
@@ -74,7 +75,7 @@ test('a store built while the server is down fails fast, then works on its own o
   assert.is((await store.get('s1'))?.n, 2);
   await store.destroy('s1');
   assert.is(await store.get('s1'), null);
-  console.log(`# server started after ${upAt - started} ms: 'connect' after ${connectMs} ms, auto-remove ${mode.autoRemove}, same store serves`);
+  console.log(`\n# server started after ${upAt - started} ms: 'connect' after ${connectMs} ms, auto-remove ${mode.autoRemove}, same store serves`);
   assert.equal(events, ['disconnect', 'connect']);
   await store.clear();
   await store.close();
