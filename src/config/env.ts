@@ -122,15 +122,6 @@ export function replacedBy(block: Record<string, unknown> | undefined, path: str
   return false;
 }
 
-export interface EnvSelection {
-  /** the environment name used to pick a block (undefined: none given, so no block applies) */
-  envName?: string;
-  /** the names of the file's env blocks */
-  available: string[];
-  /** whether a block for envName exists (and was applied) */
-  applied: boolean;
-}
-
 /** The environment name: an explicit one, else NODE_ENV. Unset means "no block" (see README: safer than guessing). */
 export function pickEnvName(explicit: string | undefined, env: Env): string | undefined {
   if (explicit !== undefined && explicit !== '') return explicit;
