@@ -17,9 +17,10 @@ execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '
 const banner = '// Built by scripts/build.mjs.\n';
 writeFileSync(join(dist, 'index.cjs'), `${banner}'use strict';\nmodule.exports = require('./src/index.js').default;\n`);
 const names = Object.keys(createRequire(join(dist, 'index.cjs'))('./src/index.js')).filter((n) => n !== 'default' && n !== '__esModule');
+// Named exports come from the module's own exports object, so none can be missed.
 writeFileSync(
   join(dist, 'index.mjs'),
-  `${banner}import connectMongo from './index.cjs';\nexport default connectMongo;\nexport const { ${names.join(', ')} } = connectMongo;\n`,
+  `${banner}import connectMongo from './index.cjs';\nimport exportsObject from './src/index.js';\nexport default connectMongo;\nexport const { ${names.join(', ')} } = exportsObject;\n`,
 );
 const types = `${banner}export * from './src/index.js';\nexport { default } from './src/index.js';\n`;
 writeFileSync(join(dist, 'index.d.mts'), types);

@@ -6,7 +6,9 @@
 import { MongoStore } from './store';
 import { legacyFactory } from './legacy';
 import type { MongoStoreOptions } from './options';
-import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync } from './config/load';
+import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
+import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
+import { aesGcmAdapter } from './crypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './store';
@@ -21,9 +23,11 @@ export type { ConfigOptions, LoadedConfig } from './config/load';
 /** The callable default export: a MongoStore constructor that, called without `new`, is the classic factory. */
 export type ConnectMongo = typeof MongoStore & {
   (connectOrSession: unknown): typeof MongoStore;
-  MongoStore: typeof MongoStore;
   default: ConnectMongo;
-};
+} & typeof named;
+
+/** Every runtime named export, also reachable as a property of `require('connect-mongo')`. */
+const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter };
 
 function connectMongo(this: unknown, arg: unknown) {
   // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory.
@@ -34,5 +38,5 @@ Object.setPrototypeOf(connectMongo, MongoStore); // statics: create
 connectMongo.prototype = MongoStore.prototype; // instanceof works either way
 
 const exported = connectMongo as unknown as ConnectMongo;
-Object.assign(exported, { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, default: exported, __esModule: true });
+Object.assign(exported, named, { default: exported, __esModule: true });
 export default exported;
