@@ -16,6 +16,12 @@ const made = new WeakMap<Constructor, typeof MongoStore>();
 export function legacyFactory(connectOrSession: unknown): typeof MongoStore {
   const Base = baseStoreOf(connectOrSession);
   if (!Base) {
+    if (isModernFramework(connectOrSession)) {
+      throw new MongoStoreError(
+        'connect-mongo: Express 4/5 and Connect 3 no longer carry sessions, so require("connect-mongo")(express) has no Store to extend; pass express-session instead: require("connect-mongo")(require("express-session")), or skip the factory: MongoStore.create(options).',
+        'ERR_CONNECT_MONGO_OPTIONS',
+      );
+    }
     const looksLikeOptions = !!connectOrSession && typeof connectOrSession === 'object' && ['mongoUrl', 'url', 'client', 'clientPromise', 'db', 'mongooseConnection'].some((k) => k in (connectOrSession as object));
     throw new MongoStoreError(
       looksLikeOptions
@@ -27,11 +33,15 @@ export function legacyFactory(connectOrSession: unknown): typeof MongoStore {
   if ((Base as unknown) === ExpressSessionStore || Base.prototype instanceof MongoStore || Base === MongoStore) return MongoStore;
   let cls = made.get(Base);
   if (!cls) {
+    const Memory = memoryStoreOf(connectOrSession);
     cls = class LegacyMongoStore extends (Base as Constructor) {
       constructor(options: MongoStoreOptions) {
         super(options);
-        // Same checks and set-up as MongoStore, on this object (a MemoryStore for fallbackMemory, as before).
-        return (MongoStore.prototype as unknown as { initStore(o: MongoStoreOptions): object }).initStore.call(this, options);
+        // Same checks and set-up as MongoStore, on this object.
+        const store = (MongoStore.prototype as unknown as { initStore(o: MongoStoreOptions): object }).initStore.call(this, options);
+        // fallbackMemory: the framework's own MemoryStore, as connect-mongo 1-3 gave (its middleware's Session class).
+        if (store !== this && Memory) return new Memory();
+        return store;
       }
     } as unknown as typeof MongoStore;
     for (const name of Object.getOwnPropertyNames(MongoStore.prototype)) {
@@ -48,7 +58,27 @@ export function legacyFactory(connectOrSession: unknown): typeof MongoStore {
 }
 
 function baseStoreOf(x: unknown): Constructor | undefined {
+  return classOf(x, 'Store');
+}
+
+function memoryStoreOf(x: unknown): Constructor | undefined {
+  return classOf(x, 'MemoryStore');
+}
+
+/** `x[name]` or `x.session[name]` when it is a function. Express 4's `.session` is a getter that throws: not ours. */
+function classOf(x: unknown, name: 'Store' | 'MemoryStore'): Constructor | undefined {
   if (!x || (typeof x !== 'function' && typeof x !== 'object')) return undefined;
-  const candidate = (x as { Store?: unknown }).Store ?? (x as { session?: { Store?: unknown } }).session?.Store;
-  return typeof candidate === 'function' ? (candidate as Constructor) : undefined;
+  try {
+    const candidate = (x as Record<string, unknown>)[name] ?? (x as { session?: Record<string, unknown> }).session?.[name];
+    return typeof candidate === 'function' ? (candidate as Constructor) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Express 4/5 (has `.Router` and `.application`) or Connect 3 (its export is a bare function named createServer). */
+function isModernFramework(x: unknown): boolean {
+  if (typeof x !== 'function') return false;
+  const f = x as unknown as Record<string, unknown>;
+  return (typeof f.Router === 'function' && typeof f.application === 'object') || (x.name === 'createServer' && !('session' in f));
 }
