@@ -3,7 +3,7 @@
  * an optional callback; policy lives in the helpers it calls (options.ts, codec.ts, auto-remove.ts, connection.ts).
  */
 import { Store, MemoryStore, type SessionData } from 'express-session';
-import { MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type Collection, type UpdateFilter } from 'mongodb';
+import { BSON, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type Collection, type UpdateFilter } from 'mongodb';
 import { validateSessionDocument, type SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
 import { MongoStoreError, SessionCorruptError, describeFound } from './errors';
@@ -288,9 +288,15 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       .catch((e) => {
         // Server gone (selection timed out, connection dropped mid-operation, topology closed by a failed first
         // connect): one clear error; the client keeps reconnecting on its own.
-        throw e instanceof MongoServerSelectionError || e instanceof MongoNetworkError || e instanceof MongoTopologyClosedError || isSocketError(e)
-          ? new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${e.message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e })
-          : e;
+        if (e instanceof MongoServerSelectionError || e instanceof MongoNetworkError || e instanceof MongoTopologyClosedError || isSocketError(e)) {
+          throw new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${e.message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
+        }
+        // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the
+        // command (nothing is sent): the same error as a session JSON cannot encode.
+        if (name === 'set' && BSON.BSONError.isBSONError(e)) {
+          throw new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+        }
+        throw e;
       })
       .finally(() => clearTimeout(timer));
   }
