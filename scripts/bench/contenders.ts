@@ -94,6 +94,8 @@ export interface Contender {
   destroy(sid: string): Promise<void>;
   /** Stores documents as they would be stored (insertMany in batches; memory: its own map). Untimed. */
   insert(docs: BenchDoc[]): Promise<void>;
+  /** Removes these ids in one command (untimed clean-up). */
+  remove(ids: string[]): Promise<void>;
   /** Empties the collection (or the map). */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -149,6 +151,14 @@ export async function createContender(name: ContenderName, o: ContenderOptions):
         return;
       }
       for (let i = 0; i < docs.length; i += 1000) await col.insertMany(docs.slice(i, i + 1000), { ordered: false });
+    },
+    async remove(ids) {
+      if (!col) {
+        const map = memorySessions();
+        for (const id of ids) delete map[id];
+        return;
+      }
+      if (ids.length) await col.deleteMany({ _id: { $in: ids } });
     },
     async reset() {
       if (!col) {

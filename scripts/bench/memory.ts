@@ -26,6 +26,8 @@ export interface MemoryResult {
   baselineRssMB: number;
   peakRssMB: number;
   deltaMB: number;
+  /** heap still in use after a full GC at the end, while the result (if any) is still referenced */
+  retainedMB: number;
 }
 
 async function main() {
@@ -38,25 +40,30 @@ async function main() {
   global.gc?.();
   const mb = () => process.memoryUsage().rss / 1048576;
   const baseline = mb();
+  const heap0 = process.memoryUsage().heapUsed;
   let peak = baseline;
   const sample = () => (peak = Math.max(peak, mb()));
   const timer = setInterval(sample, 5);
   const t0 = performance.now();
   let count = 0;
+  let all: unknown[] = [];
   if (cfg.mode === 'this-entries') {
     for await (const e of (store as MongoStore).entries()) {
       if (e.session) count++;
       if (count % 1000 === 0) sample();
     }
   } else {
-    const all: unknown[] = await new Promise((r, j) => store.all((e: unknown, v: unknown[]) => (e ? j(e) : r(v))));
+    all = await new Promise((r, j) => store.all((e: unknown, v: unknown[]) => (e ? j(e) : r(v))));
     sample();
     count = all.length;
   }
   const ms = performance.now() - t0;
   sample();
   clearInterval(timer);
-  const out: MemoryResult = { mode: cfg.mode, count, ms, baselineRssMB: baseline, peakRssMB: peak, deltaMB: peak - baseline };
+  global.gc?.();
+  const retainedMB = (process.memoryUsage().heapUsed - heap0) / 1048576;
+  const out: MemoryResult = { mode: cfg.mode, count, ms, baselineRssMB: baseline, peakRssMB: peak, deltaMB: peak - baseline, retainedMB };
+  all.length = 0; // held until here on purpose: retainedMB is what a caller of all() keeps
   process.stdout.write(`${JSON.stringify(out)}\n`);
   if (store instanceof MongoStore) await store.close();
   await client.close();

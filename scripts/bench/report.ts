@@ -28,7 +28,7 @@ export interface BackendResult {
 export interface Results {
   mode: RunMode;
   date: string;
-  machine: { nproc: number; cpu: string; memGB: number; node: string; os: string; commit: string };
+  machine: { nproc: number; cpu: string; memGB: number; node: string; os: string; commit: string; loadBefore?: number; loadAfter?: number };
   config: ModeConfig;
   backends: BackendResult[];
   seconds: number;
@@ -84,9 +84,9 @@ export function touchAfterTable(b: BackendResult): string {
 
 export function memoryTable(b: BackendResult): string {
   const label: Record<string, string> = { 'this-entries': 'this store: `for await (… of store.entries())`', 'this-all': 'this store: `all()`', 'cm6-all': 'connect-mongo 6: `all()`' };
-  const rows = ['| how | sessions | RSS before (MB) | peak RSS (MB) | growth (MB) | time (s) |', '|---|---|---|---|---|---|'];
+  const rows = ['| how | sessions | RSS before (MB) | peak RSS (MB) | RSS growth (MB) | heap kept after GC (MB) | time (s) |', '|---|---|---|---|---|---|---|'];
   for (const m of b.memory) {
-    rows.push(`| ${label[m.mode]} | ${m.count} | ${m.baselineRssMB.toFixed(0)} | ${m.peakRssMB.toFixed(0)} | ${m.deltaMB.toFixed(1)} | ${(m.ms / 1000).toFixed(2)} |`);
+    rows.push(`| ${label[m.mode]} | ${m.count} | ${m.baselineRssMB.toFixed(0)} | ${m.peakRssMB.toFixed(0)} | ${m.deltaMB.toFixed(1)} | ${(m.retainedMB ?? NaN).toFixed(1)} | ${(m.ms / 1000).toFixed(2)} |`);
   }
   return rows.join('\n');
 }
@@ -238,7 +238,7 @@ export function benchmarksMd(r: Results, analysis: string): string {
     '## Method',
     '',
     `- Run: \`npm run bench${r.mode === 'full' ? ' -- --full' : ''}\` (${r.mode} mode), ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${r.seconds} s in all.`,
-    `- Machine: ${m.nproc} CPUs (\`nproc\`) ${m.cpu}, ${m.memGB} GB RAM, ${m.os}, Node ${m.node}${m.commit ? `, commit ${m.commit}` : ''}.`,
+    `- Machine: ${m.nproc} CPUs (\`nproc\`) ${m.cpu}, ${m.memGB} GB RAM, ${m.os}, Node ${m.node}${m.commit ? `, commit ${m.commit}` : ''}. 1-minute load average ${m.loadBefore?.toFixed(1) ?? '?'} at the start, ${m.loadAfter?.toFixed(1) ?? '?'} at the end (other work shared the machine: absolute figures are noisy; the round-by-round ratios are what to read).`,
     `- Server: ${r.backends.map((b) => b.server).join('; ')}, started by the bench on 127.0.0.1 (same machine: client, server and load generator share the ${m.nproc} CPUs).`,
     '- Contenders, each on a collection (or, for MemoryStore, a map) of its own, pre-filled by `insertMany` in batches of 1000 with the same document shape (`{_id, session: <JSON string>, expires}`, ~330 bytes):',
     '  - **this store**: `MongoStore` from `src/`, called through its callback API as express-session calls it.',

@@ -6,7 +6,7 @@
  * `--report` only regenerates BENCHMARKS.md and the chart from the saved JSON. `--backend=sqlite,postgres` picks
  * backends. Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
  */
-import { cpus, availableParallelism, totalmem, release, platform } from 'node:os';
+import { cpus, availableParallelism, totalmem, release, platform, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +20,8 @@ const repoRoot = join(__dirname, '../..');
 
 const MODES: Record<RunMode, ModeConfig & { backends: Backend[] }> = {
   smoke: { ns: [50], rounds: 1, opBudgetMs: 50, opCap: 20, httpSeconds: 1, httpConnections: 4, touchSessions: 10, touchRequests: 3, backends: ['sqlite'] },
-  quick: { ns: [1000, 10_000], rounds: 3, opBudgetMs: 300, opCap: 600, httpSeconds: 2, httpConnections: 10, touchSessions: 100, touchRequests: 5, backends: ['sqlite'] },
-  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 500, opCap: 1500, httpSeconds: 3, httpConnections: 10, touchSessions: 200, touchRequests: 5, backends: ['sqlite', 'postgres'] },
+  quick: { ns: [1000, 10_000], rounds: 3, opBudgetMs: 300, opCap: 600, httpSeconds: 2, httpConnections: 10, touchSessions: 100, touchRequests: 5, backends: ['sqlite', 'postgres'] },
+  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 400, opCap: 1500, httpSeconds: 2, httpConnections: 10, touchSessions: 200, touchRequests: 5, backends: ['sqlite', 'postgres'] },
 };
 
 interface Server {
@@ -110,6 +110,7 @@ function machine(): Results['machine'] {
     node: process.version,
     os: `${platform()} ${release()}`,
     commit: ferretCommit,
+    loadBefore: loadavg()[0],
   };
 }
 
@@ -151,6 +152,7 @@ async function main() {
     await cleanUp();
   }
   results.seconds = Math.round((Date.now() - started) / 1000);
+  results.machine.loadAfter = loadavg()[0];
   process.stdout.write(consoleReport(results));
   const bad = results.backends.flatMap((b) => Object.values(b.http).flat(2)).filter((r) => r.non2xx || r.errors);
   if (bad.length) throw new Error(`HTTP workload: ${bad.length} runs had non-2xx answers or errors (a session went missing?)`);

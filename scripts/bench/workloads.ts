@@ -74,6 +74,8 @@ export async function warmUp(contenders: Contender[], n: number) {
   }
 }
 
+const destroyRate = new Map<string, number>();
+
 /** ops/s per op per contender for one round. */
 export async function opRound(contenders: Contender[], n: number, round: number, cfg: ModeConfig): Promise<Record<OpName, Record<string, number>>> {
   const out = {} as Record<OpName, Record<string, number>>;
@@ -84,13 +86,17 @@ export async function opRound(contenders: Contender[], n: number, round: number,
     out[op] = {};
     for (const c of rotate(contenders, round + o)) {
       if (op === 'destroy') {
-        // Fresh victims, inserted untimed, so N stays N and every destroy removes a real document.
-        const victims = Array.from({ length: cfg.opCap }, (_, k) => sidOf(`v${round}x`, k));
+        // Fresh victims, inserted untimed, so N stays N and every destroy removes a real document. As many as the
+        // time box is likely to use (from this contender's last destroy rate): leftovers cost a clean-up.
+        const last = destroyRate.get(c.name);
+        const want = last ? Math.ceil((last * cfg.opBudgetMs * 1.5) / 1000) + 3 : cfg.opCap;
+        const victims = Array.from({ length: Math.min(cfg.opCap, Math.max(5, want)) }, (_, k) => sidOf(`v${round}x`, k));
         const now = Date.now();
         await c.insert(victims.map((sid, k) => docOf(sid, k, now)));
         let done = 0;
-        out[op][c.name] = await timed(cfg.opCap, cfg.opBudgetMs, (k) => (done++, c.destroy(victims[k])));
-        for (const sid of victims.slice(done)) await c.destroy(sid);
+        out[op][c.name] = await timed(victims.length, cfg.opBudgetMs, (k) => (done++, c.destroy(victims[k])));
+        destroyRate.set(c.name, out[op][c.name]);
+        await c.remove(victims.slice(done));
         continue;
       }
       out[op][c.name] = await timed(cfg.opCap, cfg.opBudgetMs, (k) => {
