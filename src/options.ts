@@ -150,8 +150,35 @@ export function schemaIssues(errors: SchemaError[] | null | undefined, data: unk
       issues.push({ path: path || '/', message });
     }
   }
-  return issues;
+  return tidy(issues);
 }
+
+const TYPE_ISSUE = /^expected (an? \w+), found (.*)$/;
+/**
+ * A oneOf (crypto.secret: string | string[]; w: integer | string) reports each branch. When one branch explains the
+ * value (e.g. "at least 8 characters" for an item), the other's "expected a string" is noise; when every branch is
+ * a type mismatch, one line says all the types. An empty string needs no pattern message besides "must not be empty".
+ */
+function tidy(issues: OptionIssue[]): OptionIssue[] {
+  const near = (i: OptionIssue, o: OptionIssue) => o !== i && (o.path === i.path || o.path.startsWith(`${i.path}/`));
+  const out: OptionIssue[] = [];
+  for (const i of issues) {
+    const type = TYPE_ISSUE.exec(i.message);
+    if (type && issues.some((o) => near(i, o) && !TYPE_ISSUE.test(o.message))) continue;
+    if (/^expected a connection string|^expected a (collection|database) name/.test(i.message) && issues.some((o) => o.path === i.path && o.message === 'must not be empty')) continue;
+    if (type) {
+      const first = out.find((o) => o.path === i.path && TYPE_ISSUE.test(o.message));
+      if (first) {
+        const [, types, found] = TYPE_ISSUE.exec(first.message)!;
+        first.message = `expected ${types} or ${type[1]}, found ${found}`;
+        continue;
+      }
+    }
+    out.push({ ...i });
+  }
+  return out;
+}
+
 
 function article(type: string): string {
   return type === 'integer' ? 'an integer' : type === 'object' || type === 'array' ? `an ${type}` : `a ${type}`;
@@ -238,9 +265,15 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   if (o.collection !== undefined && o.collectionName !== undefined && o.collection !== o.collectionName) {
     issues.push({ path: '/collection', message: 'conflicts with collectionName (collection is its alias): give one of them' });
   }
-  checkWriteConcern(issues, '/writeOperationOptions', o.writeOperationOptions);
-  checkWriteConcern(issues, '/mongoOptions', o.mongoOptions);
-  if (typeof o.mongoOptions === 'object' && o.mongoOptions) checkWriteConcern(issues, '/mongoOptions/writeConcern', o.mongoOptions.writeConcern);
+  const wcIssues: OptionIssue[] = [];
+  checkWriteConcern(wcIssues, '/writeOperationOptions', o.writeOperationOptions);
+  checkWriteConcern(wcIssues, '/mongoOptions', o.mongoOptions);
+  if (typeof o.mongoOptions === 'object' && o.mongoOptions) checkWriteConcern(wcIssues, '/mongoOptions/writeConcern', o.mongoOptions.writeConcern);
+  // Our message for w: 0 replaces the schema's "expected >= 1" at the same path.
+  for (const w of wcIssues) {
+    for (let i = issues.length - 1; i >= 0; i--) if (issues[i].path === w.path) issues.splice(i, 1);
+    issues.push(w);
+  }
   const url = o.mongoUrl ?? o.url;
   if (typeof url === 'string' && /[?&]w=0(&|$)/.test(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'w=0 (unacknowledged writes) in the connection string is refused; use w=1 or w=majority' });
 

@@ -60,6 +60,14 @@ test('types, bounds and enums name what was expected and what was found', () => 
   }
 });
 
+test('one message per problem: w: 0 says why it is refused; a oneOf reports the branch that explains the value', () => {
+  assert.equal(issuesOf({ writeOperationOptions: { w: 0 } }), [
+    { path: '/writeOperationOptions/w', message: 'w: 0 (unacknowledged writes) is refused: a session store must know its writes landed; use w: 1 or "majority"' },
+  ]);
+  assert.equal(issuesOf({ crypto: { secret: 'short' } }), [{ path: '/crypto/secret', message: 'expected at least 8 characters, found 5' }]);
+  assert.equal(issuesOf({ crypto: { secret: 42 } }), [{ path: '/crypto/secret', message: 'expected a string or an array, found "****"' }]); // a secret's value never shows, whatever it is
+});
+
 test('every problem is reported at once, and secrets never appear in messages', () => {
   const url = 'mongodb://admin:hunter2-secret@127.0.0.1:1/db';
   try {

@@ -197,33 +197,7 @@ function validateLayer(layer: Record<string, unknown>, skip: Set<string>): Optio
   delete data.env; // checked by the caller (nested env blocks are refused; the base's are validated one by one)
   if (validateStoreOptions(data)) return [];
   const issues = schemaIssues(validateStoreOptions.errors, data).filter((i) => !skip.has(i.path));
-  return tidy(issues);
-}
-
-const TYPE_ISSUE = /^expected (an? \w+), found (.*)$/;
-/**
- * A oneOf (crypto.secret: string | string[]; w: integer | string) reports each branch. When one branch explains the
- * value (e.g. "at least 8 characters" for an item), the other's "expected a string" is noise; when every branch is
- * a type mismatch, one line says all the types. An empty string needs no pattern message besides "must not be empty".
- */
-function tidy(issues: OptionIssue[]): OptionIssue[] {
-  const near = (i: OptionIssue, o: OptionIssue) => o !== i && (o.path === i.path || o.path.startsWith(`${i.path}/`));
-  const out: OptionIssue[] = [];
-  for (const i of issues) {
-    const type = TYPE_ISSUE.exec(i.message);
-    if (type && issues.some((o) => near(i, o) && !TYPE_ISSUE.test(o.message))) continue;
-    if (/^expected a connection string|^expected a (collection|database) name/.test(i.message) && issues.some((o) => o.path === i.path && o.message === 'must not be empty')) continue;
-    if (type) {
-      const first = out.find((o) => o.path === i.path && TYPE_ISSUE.test(o.message));
-      if (first) {
-        const [, types, found] = TYPE_ISSUE.exec(first.message)!;
-        first.message = `expected ${types} or ${type[1]}, found ${found}`;
-        continue;
-      }
-    }
-    out.push({ ...i });
-  }
-  return out;
+  return issues;
 }
 
 /** Both names of an alias pair in one layer of a file is ambiguous even when equal: refused (code allows equal). */
