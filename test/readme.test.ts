@@ -14,6 +14,9 @@ import { openTestDb, type TestDb } from './helpers';
 const dir = join(tmpRoot, 'readme');
 const blocks = [...readFileSync(join(repoRoot, 'README.md'), 'utf8').matchAll(/```(js|mjs)\n([\s\S]*?)```/g)].map((m, i) => ({ ext: m[1] === 'mjs' ? 'mjs' : 'cjs', code: m[2], index: i + 1 }));
 
+// The README's config file example is the config the createStoreFromConfig example finds.
+const configExample = /```json\n(\{[\s\S]*?"env"[\s\S]*?)```/.exec(readFileSync(join(repoRoot, 'README.md'), 'utf8'))?.[1];
+
 let t: TestDb;
 const test = suite('README examples');
 test.before(async () => {
@@ -23,6 +26,7 @@ test.before(async () => {
   mkdirSync(pkg, { recursive: true });
   // A package scope of its own: inside this repo's, `connect-mongo` would self-reference dist/.
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'readme-examples', private: true }));
+  if (configExample) writeFileSync(join(dir, 'connect-mongo.config.json'), configExample);
   writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'connect-mongo', exports: { require: './index.cjs', import: './index.mjs' } }));
   writeFileSync(join(pkg, 'index.cjs'), `module.exports = require(${JSON.stringify(join(repoRoot, 'src/index.ts'))}).default;\n`);
   writeFileSync(join(pkg, 'index.mjs'), "import m from './index.cjs';\nexport default m;\nexport const { MongoStore, createStoreFromConfig } = m;\n");
@@ -34,7 +38,7 @@ test.after(async () => {
 
 function runBlock(file: string, uri: string): Promise<{ code: number | null; stderr: string; stdout: string; stillRunning: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: dir, env: { ...process.env, MONGODB_URI: uri, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: dir, env: { ...process.env, MONGODB_URI: uri, PORT: '0', NODE_ENV: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -50,8 +54,9 @@ function runBlock(file: string, uri: string): Promise<{ code: number | null; std
   });
 }
 
-test('the README has examples to run', () => {
+test('the README has examples to run, and a config file example', () => {
   assert.ok(blocks.length >= 3, `found ${blocks.length} blocks`);
+  assert.ok(configExample, 'a ```json config example with an env block');
 });
 
 for (const b of blocks) {
