@@ -28,6 +28,7 @@ test.before(async () => {
   } catch (e) {
     // uvu does not print an error thrown by a before hook; say what failed (npm's stderr included).
     console.error('pack test set-up failed:', e, (e as { stderr?: string }).stderr ?? '');
+    rmSync(work, { recursive: true, force: true });
     throw e;
   }
 });
@@ -45,10 +46,10 @@ async function prepare() {
     cpSync(join(repo, f), join(stage, f));
   }
   symlinkSync(join(repo, 'node_modules'), join(stage, 'node_modules'), 'dir'); // the build's tsc
-  // prepack's build prints to the same stdout; the JSON report is the part from the line that opens the array.
   let started = Date.now();
   const out = npm(['pack', '--json', '--pack-destination', work], stage);
   console.log(`# npm pack (with the prepack build): ${Date.now() - started} ms`);
+  // prepack's build prints to the same stdout; the JSON report is the part from the line that opens the array.
   packed = JSON.parse(out.slice(out.search(/^\[/m)))[0];
 
   started = Date.now();
