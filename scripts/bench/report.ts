@@ -42,7 +42,11 @@ function costRatio(byContender: Partial<Record<ContenderName, number[]>>, other:
 }
 
 function httpSeries(rounds: HttpRound[][], name: ContenderName, key: 'rps' | 'p50' | 'p99'): number[] {
-  return rounds.map((row) => row.find((r) => r.contender === name)?.[key] ?? NaN);
+  // A run in which no request finished has no latency and no rate worth a ratio.
+  return rounds.map((row) => {
+    const r = row.find((x) => x.contender === name);
+    return r && r.requests > 0 ? r[key] : NaN;
+  });
 }
 
 export function opsTable(b: BackendResult): string {
@@ -67,7 +71,9 @@ export function httpTable(b: BackendResult): string {
     const rounds = b.http[n];
     if (!rounds) continue;
     const cell = (c: ContenderName) =>
-      `${fmtNum(median(httpSeries(rounds, c, 'rps')))} (${fmtNum(median(httpSeries(rounds, c, 'p50')))} / ${fmtNum(median(httpSeries(rounds, c, 'p99')))})`;
+      median(rounds.map((row) => row.find((r) => r.contender === c)?.requests ?? 0)) === 0
+        ? `none finished`
+        : `${fmtNum(median(httpSeries(rounds, c, 'rps')))} (${fmtNum(median(httpSeries(rounds, c, 'p50')))} / ${fmtNum(median(httpSeries(rounds, c, 'p99')))})`;
     const ratio = (o: ContenderName) => medianRatio(httpSeries(rounds, o, 'rps'), httpSeries(rounds, 'this', 'rps'));
     rows.push(`| ${fmtN(n)} | ${CONTENDERS.map(cell).join(' | ')} | ${fmtRatio(ratio('raw'))} | ${fmtRatio(ratio('cm6'))} |`);
   }
