@@ -51,7 +51,9 @@ export class Connection extends EventEmitter {
     switch (spec.kind) {
       case 'url': {
         // Not connect(): operations connect on demand, so a store built while the server is down still works later.
-        const client = new MongoClient(spec.url, { serverSelectionTimeoutMS: this.opts.timeoutMS, ...spec.mongoOptions });
+        // A 2 s heartbeat (driver default 10 s): with no traffic, only the heartbeat notices the server is back, and
+        // express-session sends no traffic to a store that said `disconnect`.
+        const client = new MongoClient(spec.url, { serverSelectionTimeoutMS: this.opts.timeoutMS, heartbeatFrequencyMS: 2_000, ...spec.mongoOptions });
         debug('opening a client for %s', maskUrl(spec.url));
         this.watch(client);
         void this.keepConnecting(client);

@@ -141,6 +141,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         if (this.options.timestamps) fields.updatedAt = now;
         const update: UpdateFilter<SessionDocument> = { $set: fields };
         if (this.options.timestamps) update.$setOnInsert = { createdAt: now };
+        // A lastModified left by an earlier touchAfter setting (or a damaged one) goes with the next save.
+        if (!(this.options.touchAfterMs > 0)) update.$unset = { lastModified: '' };
         const res = await this.upsert(() => col.updateOne({ _id: id }, update, { upsert: true, ...this.writeOptions() }));
         debug('set %s (%s)', sidTag(sid), res.upsertedCount ? 'created' : 'updated');
         this.emit(res.upsertedCount ? 'create' : 'update', sid);
@@ -172,6 +174,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         }
         if (this.options.touchAfterMs > 0 && session) (session as { lastModified?: Date }).lastModified = now;
         this.emit('touch', sid, session);
+      }).catch((e) => {
+        // express-session touches after the response's headers went out: a server that is away must not become
+        // next(err) there (the app could only drop the connection). The next request's touch extends the expiry.
+        if (!(e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT')) throw e;
+        debug('touch %s not done: %s', sidTag(sid), e.message);
       }),
       callback,
     );
@@ -248,6 +255,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const session = await this.readLive(doc, undefined);
         if (session) yield { id: doc._id, session, expires: doc.expires };
       }
+    } catch (e) {
+      throw readableError(e, 'entries');
     } finally {
       await cursor.close();
     }
@@ -286,17 +295,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     work.catch(() => {}); // a late failure after the timeout is not an unhandled rejection
     return Promise.race([work, timeout])
       .catch((e) => {
-        // Server gone (selection timed out, connection dropped mid-operation, topology closed by a failed first
-        // connect): one clear error; the client keeps reconnecting on its own.
-        if (e instanceof MongoServerSelectionError || e instanceof MongoNetworkError || e instanceof MongoTopologyClosedError || isSocketError(e)) {
-          throw new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${e.message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
-        }
-        // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the
-        // command (nothing is sent): the same error as a session JSON cannot encode.
-        if (name === 'set' && BSON.BSONError.isBSONError(e)) {
-          throw new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
-        }
-        throw e;
+        throw readableError(e, name);
       })
       .finally(() => clearTimeout(timer));
   }
@@ -379,6 +378,22 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
 function isSocketError(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
   return typeof code === 'string' && /^E(PIPE|CONNRESET|CONNREFUSED|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code);
+}
+
+/**
+ * A driver error as the store reports it. Server gone (selection timed out, connection dropped mid-operation,
+ * topology closed by a failed first connect): one clear error; the client keeps reconnecting on its own.
+ */
+function readableError(e: unknown, name: string): unknown {
+  if (e instanceof MongoServerSelectionError || e instanceof MongoNetworkError || e instanceof MongoTopologyClosedError || isSocketError(e)) {
+    return new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
+  }
+  // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the command
+  // (nothing is sent): the same error as a session JSON cannot encode.
+  if (name === 'set' && BSON.BSONError.isBSONError(e)) {
+    return new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+  }
+  return e;
 }
 
 /** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */

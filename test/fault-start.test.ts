@@ -38,12 +38,15 @@ test('a store built while the server is down fails fast, then works on its own o
   const ops: Array<[string, Promise<unknown>]> = [
     ['get', store.get('s1')],
     ['set', store.set('s1', sessionOf({ n: 1 }))],
-    ['touch', store.touch('s1', sessionOf({ n: 1 }))],
     ['destroy', store.destroy('s1')],
     ['length', store.length()],
     ['clear', store.clear()],
     ['get (callback)', new Promise((resolve, reject) => store.get('s1', (err, v) => (err ? reject(err) : resolve(v))))],
   ];
+  // touch is the exception, on purpose: express-session touches after the response went out, so an unreachable
+  // server is logged (debug) and touch succeeds without a write; the next touch extends the expiry.
+  const touched = await store.touch('s1', sessionOf({ n: 1 })).then(() => 'ok', (e) => e);
+  assert.is(touched, 'ok', `touch with no server: ${touched}`);
   const results = await Promise.allSettled(ops.map(([, p]) => p));
   for (const [i, r] of results.entries()) {
     const name = ops[i][0];
