@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import type { Collection } from 'mongodb';
 import { MongoStore, MongoStoreError, SessionCorruptError } from '../src';
 import { openTestDb, type TestDb } from './helpers';
-import { unhandled, sessionOf } from './fixtures/reliability/kit';
+import { unhandled, sessionOf, quietStore } from './fixtures/reliability/kit';
 
 let t: TestDb;
 let raw: Collection<any>;
@@ -21,11 +21,7 @@ test.before(async () => {
 });
 test.after(async () => void (await t?.close()));
 
-function storeOf(extra: Record<string, unknown> = {}) {
-  const s = MongoStore.create({ client: t.client, dbName: t.dbName, ...extra });
-  s.on('warning', () => {});
-  return s;
-}
+const storeOf = (extra: Record<string, unknown> = {}) => quietStore(t, extra);
 
 /**
  * Commands this test's client sent since `since` (the store shares the client, so it sees the store's), without the

@@ -12,7 +12,7 @@ import type { Collection } from 'mongodb';
 import { MongoStore, MongoStoreError, SessionCorruptError } from '../src';
 import { openTestDb, type TestDb } from './helpers';
 import { repoRoot } from './server';
-import { unhandled, sessionOf } from './fixtures/reliability/kit';
+import { unhandled, sessionOf, quietStore } from './fixtures/reliability/kit';
 
 let t: TestDb;
 let raw: Collection<any>;
@@ -24,11 +24,7 @@ test.before(async () => {
 });
 test.after(async () => void (await t?.close()));
 
-function storeOf(extra: Record<string, unknown> = {}) {
-  const s = MongoStore.create({ client: t.client, dbName: t.dbName, ...extra });
-  s.on('warning', () => {});
-  return s;
-}
+const storeOf = (extra: Record<string, unknown> = {}) => quietStore(t, extra);
 
 // ---- hashIds ----------------------------------------------------------------------------------------------------
 
