@@ -63,7 +63,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
    */
   protected initStore(options: MongoStoreOptions<S>): this {
     const opts = normalizeOptions<S>(options);
-    (this as { options: NormalizedOptions<S> }).options = opts;
+    // Not enumerable: logging a store (util.inspect, an error reporter) must not print its crypto/hashIds secrets.
+    Object.defineProperty(this, 'options', { value: opts, enumerable: false, writable: false, configurable: true });
     if (opts.fallbackMemory) {
       if (!warnedFallbackMemory) {
         warnedFallbackMemory = true;

@@ -1,5 +1,6 @@
 /** Encryption at rest: AES-256-GCM with a secret, or a bring-your-own adapter. */
 import { suite } from 'uvu';
+import { inspect } from 'node:util';
 import * as assert from 'uvu/assert';
 import { MongoStore, SessionCorruptError } from '../src';
 import { openTestDb, rejects, type TestDb } from './helpers';
@@ -58,6 +59,14 @@ test('an adapter object { encrypt, decrypt } (async) is used as given, with the 
   const viaName = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'enc', autoRemove: 'disabled', cryptoAdapter: adapter });
   assert.is(((await viaName.get('c4')) as any).x, 'y');
   await viaName.close();
+});
+
+test('logging a store does not print its secrets', () => {
+  const store = make({ secret: 'correct horse battery staple' }, { hashIds: { secret: 'hash-ids-secret-value' } });
+  const shown = inspect(store, { depth: 6 });
+  assert.not.match(shown, /correct horse|hash-ids-secret-value/);
+  assert.is(store.options.hashIdsSecret, 'hash-ids-secret-value'); // still there for code that asks
+  void store.close();
 });
 
 test('a secret shorter than 8 characters is refused by name', () => {
