@@ -5,12 +5,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore, MongoStoreError } from '../src';
 import { startFerretDB, tmpRoot, type FerretProcess, type Backend } from './server';
 import { waitFor } from './helpers';
-import { unhandled, dropDatabase, startApp, get, sessionOf, type App } from './fixtures/reliability/kit';
+import { unhandled, startApp, get, sessionOf, type App, tearDown } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
 const OP_TIMEOUT = 1500;
@@ -33,14 +33,7 @@ test.before(async () => {
   await store.clear();
   app = await startApp(store);
 });
-test.after(async () => {
-  await app?.close();
-  await store?.clear().catch(() => {});
-  await store?.close();
-  if (server) await dropDatabase(server.uri, DB).catch(() => {});
-  await server?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+test.after(() => tearDown({ app, store, server, dbName: DB, dataDir }));
 
 test('a healthy start emits neither disconnect nor connect; a failed operation emits neither', async () => {
   // An operation that fails on the server (a write the server refuses) is not a lost server.

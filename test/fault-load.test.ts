@@ -6,12 +6,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore } from '../src';
 import { startFerretDB, tmpRoot, type FerretProcess, type Backend } from './server';
 import { sleep, waitFor } from './helpers';
-import { unhandled, lateErrors, dropDatabase, startApp, get, type App } from './fixtures/reliability/kit';
+import { unhandled, lateErrors, startApp, get, type App, tearDown } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
 const OP_TIMEOUT = 1500;
@@ -43,14 +43,7 @@ test.before(async () => {
   await store.clear();
   app = await startApp(store);
 });
-test.after(async () => {
-  await app?.close();
-  await store?.clear().catch(() => {});
-  await store?.close();
-  if (server) await dropDatabase(server.uri, 'cmt_fault_load').catch(() => {});
-  await server?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+test.after(() => tearDown({ app, store, server, dbName: 'cmt_fault_load', dataDir }));
 
 type Phase = 'before' | 'outage' | 'after';
 
