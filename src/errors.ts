@@ -56,41 +56,66 @@ export class SessionCorruptError extends MongoStoreError {
 
 const MASK = '****';
 
+const URL_PASSWORD = /^([a-z+]+:\/\/[^:/@]*):([^@/]*)@/i;
+const QUERY_SECRET = /([?&](?:password|[a-z]*Password|authMechanismProperties|secret|token)=)([^&]*)/gi;
+/** Keys whose string values are secret wherever they stand (mongoOptions.auth.password, a tls key password, …). */
+export const SECRET_KEY = /pass(word)?|secret|token|credential/i;
+
 /** mongodb://user:secret@host/db?tlsCertificateKeyFilePassword=x → mongodb://user:****@host/db?tlsCertificateKeyFilePassword=**** */
 export function maskUrl(url: string): string {
-  return url
-    .replace(/^([a-z+]+:\/\/[^:/@]*):([^@/]*)@/i, `$1:${MASK}@`)
-    .replace(/([?&](?:password|[a-z]*Password|authMechanismProperties|secret|token)=)[^&]*/gi, `$1${MASK}`);
+  return url.replace(URL_PASSWORD, `$1:${MASK}@`).replace(QUERY_SECRET, `$1${MASK}`);
 }
 
-const SECRET_NAME = /pass(word)?|secret|token|key(?!Vault)|credential|auth/i;
+/** The secret parts of a connection string (its password, secret query parameters), for redacting them elsewhere. */
+export function urlSecrets(url: string): string[] {
+  const password = URL_PASSWORD.exec(url)?.[2];
+  return [...(password ? [password] : []), ...[...url.matchAll(QUERY_SECRET)].map((m) => m[2])];
+}
 
-/** Masks a value whose option path is secret (per the schema's x-secret), or whose key looks secret. */
+/** JSON pointer of `key` under `base` (RFC 6901 escaping). */
+export function pointer(base: string, key: string | number): string {
+  return `${base}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+}
+
+function secretKindAt(path: string): string | undefined {
+  return secretKeys[path.replace(/^\//, '').replace(/\//g, '.')];
+}
+
+/** Masks a value whose option path is secret per the schema's x-secret (path: a JSON pointer such as /crypto/secret). */
 export function maskValue(path: string, value: unknown): unknown {
-  const kind = secretKeys[path.replace(/^\//, '').replace(/\//g, '.')] ?? secretKeys[path];
-  if (kind === 'url-password' && typeof value === 'string') return maskUrl(value);
-  if (kind === 'value') return Array.isArray(value) ? value.map(() => MASK) : MASK;
-  if (kind === 'mongo-options') return maskDeep(value);
-  return value;
+  return secretKindAt(path) ? maskDeep(value, path) : value;
 }
 
-/** A copy of a plain value with every secret-looking key masked (for print-config, error messages, debug). */
-export function maskDeep(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskDeep);
-  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[k] = typeof v === 'string' && SECRET_NAME.test(k) ? MASK : typeof v === 'string' && /:\/\//.test(v) ? maskUrl(v) : maskDeep(v);
-    }
-    return out;
+/**
+ * A copy of a plain value with every secret masked: values at the schema's secret paths, passwords in connection
+ * strings anywhere, and strings under secret-looking keys. For print-config, error messages and debug output.
+ */
+export function maskDeep(value: unknown, path = ''): unknown {
+  const kind = secretKindAt(path);
+  if (kind === 'value') return Array.isArray(value) ? value.map(() => MASK) : MASK;
+  if (typeof value === 'string') {
+    if (kind === 'url-password' || /:\/\//.test(value)) return maskUrl(value);
+    return SECRET_KEY.test(path.split('/').pop() ?? '') ? MASK : value;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => maskDeep(v, pointer(path, i)));
+  if (isPlainObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskDeep(v, pointer(path, k))]));
   }
   return value;
 }
 
 /** "a string", "the number 5", "an object", … for "found …" in messages; secret paths never show their value. */
 export function describeFound(value: unknown, path = ''): string {
-  const masked = maskValue(path, value);
-  if (masked !== value && typeof value !== 'object') return typeof masked === 'string' ? JSON.stringify(masked) : 'a secret value';
+  const masked = maskDeep(value, path);
+  // At a secret path, only the masked value; elsewhere a connection string is described with its password masked.
+  if (masked !== value && typeof value !== 'object' && (['url-password', 'value'].includes(secretKindAt(path) ?? '') || typeof masked !== 'string')) {
+    return typeof masked === 'string' ? JSON.stringify(masked) : 'a secret value';
+  }
+  value = masked;
   if (value === null) return 'null';
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return `an array of ${value.length}`;

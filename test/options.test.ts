@@ -79,6 +79,9 @@ test('every problem is reported at once, and secrets never appear in messages', 
     assert.not.match(err.message, /hunter2|tiny"|"x"/);
     assert.match(err.message, /4 problems|[5-9] problems/);
   }
+  // A connection string given where something else was expected is shown, but never with its password.
+  const misplaced = issuesOf({ client: 'mongodb://admin:hunter2-secret@127.0.0.1/db' });
+  assert.equal(misplaced, [{ path: '/client', message: 'expected a MongoClient, found the string "mongodb://admin:****@127.0.0.1/db"' }]);
 });
 
 test('npm run generate:check fails when a schema changed without regenerating', () => {

@@ -6,7 +6,7 @@
  * can report every problem of a file at once. Messages name variables, never their values or defaults (a default
  * may be a development password).
  */
-import type { OptionIssue } from '../errors';
+import { isPlainObject, pointer, type OptionIssue } from '../errors';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Env = Record<string, string | undefined>;
@@ -23,11 +23,6 @@ export interface SubstituteResult<T> {
   missing: OptionIssue[];
   /** JSON paths of strings left unresolved (as written) because of a missing variable */
   unresolved: Set<string>;
-}
-
-/** JSON pointer segment escaping (RFC 6901). */
-export function pointer(base: string, key: string | number): string {
-  return `${base}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 
 /**
@@ -81,9 +76,6 @@ export function substituteVars<T>(value: T, env: Env, path = ''): SubstituteResu
   return { value: walk(value as Json, path) as T, issues, missing, unresolved };
 }
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
-}
 
 /** Aliases: setting one of a pair in a later layer replaces the other from an earlier one. */
 const ALIASES: Record<string, string> = { mongoUrl: 'url', url: 'mongoUrl', collectionName: 'collection', collection: 'collectionName' };
@@ -91,7 +83,6 @@ const ALIASES: Record<string, string> = { mongoUrl: 'url', url: 'mongoUrl', coll
 /**
  * `over` merged onto `base`: plain objects deeply, everything else (arrays, strings, clients…) replaced. An alias in
  * `over` (url, collection) drops its partner from `base`, so an env block's `url` replaces the base's `mongoUrl`.
- * `origin` records, for each top-level key, the layer it came from (for error paths).
  */
 export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };

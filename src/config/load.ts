@@ -12,10 +12,10 @@ import { resolve } from 'node:path';
 import { cosmiconfig, cosmiconfigSync, type CosmiconfigResult } from 'cosmiconfig';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { validateStoreOptions } from '../../generated';
-import { MongoStoreError, OptionsError, describeFound, maskUrl, maskValue, type OptionIssue } from '../errors';
+import { MongoStoreError, OptionsError, SECRET_KEY, describeFound, isPlainObject, maskDeep, maskUrl, pointer, urlSecrets, type OptionIssue } from '../errors';
 import { CONNECTION_KINDS, normalizeOptions, schemaIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
 import { MongoStore } from '../store';
-import { deepMerge, isPlainObject, pickEnvName, pointer, replacedBy, substituteVars, type Env } from './env';
+import { deepMerge, pickEnvName, replacedBy, substituteVars, type Env } from './env';
 import { ConfigParseError, asyncLoaders, syncLoaders } from './parse';
 
 export const MODULE_NAME = 'connect-mongo';
@@ -212,17 +212,13 @@ function aliasIssues(layer: Record<string, unknown>): OptionIssue[] {
 }
 
 /** Every secret string a config holds (values at secret paths, URL passwords), for a last redaction of messages. */
-const SECRET_SEGMENT = /pass(word)?|secret|token|credential/i;
-const URL_PASSWORD = /^[a-z+]+:\/\/[^:/@]*:([^@/]*)@/i;
-const QUERY_SECRET = /[?&](?:password|[a-z]*Password|authMechanismProperties|secret|token)=([^&]*)/gi;
 function collectSecrets(value: unknown, path = '', out = new Set<string>()): Set<string> {
   if (typeof value === 'string') {
     // A ${VAR} reference is not a secret; the value it resolves to is collected after substitution.
     if (value.includes('${')) return out;
-    const m = URL_PASSWORD.exec(value);
-    if (m) out.add(m[1]);
-    for (const q of value.matchAll(QUERY_SECRET)) out.add(q[1]);
-    if (!m && path.split('/').some((seg) => SECRET_SEGMENT.test(seg))) out.add(value);
+    const inUrl = urlSecrets(value);
+    inUrl.forEach((x) => out.add(x));
+    if (!inUrl.length && path.split('/').some((seg) => SECRET_KEY.test(seg))) out.add(value);
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => collectSecrets(v, `${path}/${i}`, out));
   } else if (isPlainObject(value)) {
@@ -439,23 +435,5 @@ export function describeResolved(loaded: LoadedConfig): Record<string, unknown> 
   out.operationTimeoutMS = n.operationTimeoutMS;
   out.onCorruptSession = n.onCorruptSession;
   for (const k of ['serialize', 'unserialize', 'transformId']) if (o[k] !== undefined) out[k] = '<function from code>';
-  return maskConfig(out) as Record<string, unknown>;
-}
-
-/** Masks every secret of a config object (secret paths per the schema; URLs; secret-looking keys anywhere). */
-export function maskConfig(value: unknown, path = ''): unknown {
-  if (path) {
-    const masked = maskValue(path, value);
-    if (masked !== value) return masked;
-  }
-  if (typeof value === 'string') {
-    if (/:\/\//.test(value)) return maskUrl(value);
-    if (/pass(word)?|secret|token|credential/i.test(path.split('/').pop() ?? '')) return '****';
-    return value;
-  }
-  if (Array.isArray(value)) return value.map((v, i) => maskConfig(v, `${path}/${i}`));
-  if (isPlainObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskConfig(v, pointer(path, k))]));
-  }
-  return value;
+  return maskDeep(out) as Record<string, unknown>;
 }
