@@ -81,13 +81,9 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 }
 
+/** The schema's x-secret kind at a JSON pointer (an env block's options are the same options). */
 function secretKindAt(path: string): string | undefined {
-  return secretKeys[path.replace(/^\//, '').replace(/\//g, '.')];
-}
-
-/** Masks a value whose option path is secret per the schema's x-secret (path: a JSON pointer such as /crypto/secret). */
-export function maskValue(path: string, value: unknown): unknown {
-  return secretKindAt(path) ? maskDeep(value, path) : value;
+  return secretKeys[path.replace(/^\/env\/[^/]+/, '').replace(/^\//, '').replace(/\//g, '.')];
 }
 
 /**
