@@ -9,6 +9,9 @@ import { createRequire } from 'node:module';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The default export is a type too (connect-mongo 6's is a class): `let s: MongoStore` after a default import. */
+const DEFAULT_AS_TYPE = 'type connectMongo<S extends SessionData = SessionData> = MongoStore<S>;';
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
@@ -34,7 +37,7 @@ console.log(`dist/: index.cjs, index.mjs (${names.length} named exports)`);
  * the callable export.
  */
 function esmTypes() {
-  return `${banner}import type { ConnectMongo } from './src/index.js';\nexport * from './src/index.js';\ndeclare const connectMongo: ConnectMongo;\nexport default connectMongo;\n`;
+  return `${banner}import type { ConnectMongo, MongoStore } from './src/index.js';\nimport type { SessionData } from 'express-session';\nexport * from './src/index.js';\ndeclare const connectMongo: ConnectMongo;\n${DEFAULT_AS_TYPE}\nexport default connectMongo;\n`;
 }
 
 /**
@@ -70,7 +73,7 @@ function cjsTypes() {
     const use = params.length ? `<${params.map((p) => p.split(/\s/)[0]).join(', ')}>` : '';
     members.push(`  export type ${sym.name}${args} = api.${sym.name}${use};`);
   }
-  return `${banner}import type * as api from './src/index.js';\n${[...imports.values()].map((i) => `${i.line}\n`).join('')}\ndeclare const connectMongo: api.ConnectMongo;\ndeclare namespace connectMongo {\n${members.join('\n')}\n}\nexport = connectMongo;\n`;
+  return `${banner}import type * as api from './src/index.js';\n${[...imports.values()].map((i) => `${i.line}\n`).join('')}\nimport type { SessionData } from 'express-session';\ndeclare const connectMongo: api.ConnectMongo;\n${DEFAULT_AS_TYPE.replace('MongoStore<S>', 'api.MongoStore<S>')}\ndeclare namespace connectMongo {\n${members.join('\n')}\n}\nexport = connectMongo;\n`;
 }
 
 /** A type node's text with every imported name replaced by an alias imported into the generated file. */

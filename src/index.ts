@@ -5,6 +5,7 @@
  */
 import { MongoStore } from './store';
 import { legacyFactory } from './legacy';
+import type { SessionData } from 'express-session';
 import type { MongoStoreOptions } from './options';
 import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
@@ -12,7 +13,7 @@ import { aesGcmAdapter } from './crypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './store';
-export type { MongoStoreOptions, CryptoAdapter, MongooseConnectionLike } from './options';
+export type { MongoStoreOptions, MongoStoreOptions as ConnectMongoOptions, CryptoAdapter, MongooseConnectionLike } from './options';
 export type { StoreOptions, SessionDocument } from '../generated';
 export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 export type { OptionIssue } from './errors';
@@ -30,8 +31,9 @@ export type ConnectMongo = typeof MongoStore & {
 const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter };
 
 function connectMongo(this: unknown, arg: unknown) {
-  // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory.
-  if (new.target) return new MongoStore(arg as MongoStoreOptions);
+  // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory. Constructing with
+  // new.target keeps subclasses working: `class MyStore extends MongoStore` on the default export is a MyStore.
+  if (new.target) return Reflect.construct(MongoStore, [arg as MongoStoreOptions], new.target);
   return legacyFactory(arg);
 }
 Object.setPrototypeOf(connectMongo, MongoStore); // statics: create
@@ -39,4 +41,6 @@ connectMongo.prototype = MongoStore.prototype; // instanceof works either way
 
 const exported = connectMongo as unknown as ConnectMongo;
 Object.assign(exported, named, { default: exported, __esModule: true });
+/** The default export is also a type, as connect-mongo 6's class is: `let store: MongoStore` after a default import. */
+type exported<S extends SessionData = SessionData> = MongoStore<S>;
 export default exported;

@@ -170,6 +170,11 @@ out.instanceofAcross = [a, b, c].every((s) => s instanceof MongoStore && s insta
 await a.set('esm-1', sample(2));
 out.readByCjs = (await c.get('esm-1')).n;
 out.readByNamed = (await b.get('esm-1')).n;
+class MyStore extends MongoStore { hello() { return 'hi'; } }
+const mine = new MyStore(opts);
+const mineCreated = MyStore.create(opts);
+out.subclass = [mine, mineCreated].map((s) => s instanceof MyStore && s instanceof Named && s.hello() === 'hi');
+await mine.close(); await mineCreated.close();
 try { new Named({ mongoUrl: process.env.TEST_URI, tll: 5 }); } catch (e) { out.typo = { isOptionsError: e instanceof OptionsError && e instanceof cjs.OptionsError, message: e.message }; }
 await Promise.all([a.close(), b.close(), c.close()]);
 console.log(JSON.stringify(out));
@@ -183,6 +188,7 @@ console.log(JSON.stringify(out));
     assert.ok(r.namedExports.includes(n), `named export ${n}`);
   }
   assert.ok(r.instanceofAcross, 'instanceof holds between the ESM and CommonJS views');
+  assert.equal(r.subclass, [true, true], 'class MyStore extends (default export): new MyStore() and MyStore.create() are MyStores');
   assert.is(r.readByCjs, 2);
   assert.is(r.readByNamed, 2);
   assert.ok(r.typo?.isOptionsError, 'a typo in the options is an OptionsError');
@@ -226,6 +232,15 @@ const typed = Named.create<MySession>(opts);
 export const name: Promise<string | undefined> = typed.get('sid').then((s) => s?.user.name);
 export const all = [a, b, new Classic(opts)];
 export const isErr = (e: unknown) => e instanceof MongoStoreError;
+// connect-mongo 6's default export is a class: a type as well as a value, and subclassable.
+export let asType: MongoStore = a;
+export const asTypeGeneric: MongoStore<MySession> = typed;
+export class MyStore extends MongoStore {
+  hello(): string {
+    return 'hi';
+  }
+}
+export const mine: MyStore = new MyStore(opts);
 // @ts-expect-error a typo in an option name is a type error
 export const typo: MongoStoreOptions = { mongoUrl: 'mongodb://127.0.0.1/x', tll: 5 };
 // @ts-expect-error autoRemove takes one of three words
@@ -244,6 +259,7 @@ export const c: connectMongo.MongoStore = connectMongo.create({ mongoUrl: 'mongo
 export const d = new connectMongo({ mongoUrl: 'mongodb://127.0.0.1/x' });
 export const e: connectMongo.MongoStore<session.SessionData & { n: number }> = connectMongo.MongoStore.create({ mongoUrl: 'mongodb://127.0.0.1/x' });
 export const o: connectMongo.MongoStoreOptions = { ttl: 5 };
+export const asType: connectMongo = c;
 export const isErr = (x: unknown): x is connectMongo.MongoStoreError => x instanceof connectMongo.MongoStoreError;
 // @ts-expect-error get needs a sid
 void c.get();
@@ -259,6 +275,9 @@ const o: MongoStoreOptions = { mongoUrl: 'mongodb://127.0.0.1/x' };
 export const s: MongoStore = new (connectMongo(session))(o);
 export const c: MongoStore = MongoStore.create(o);
 export const n: MongoStore = new connectMongo(o);
+export const asType: connectMongo = n;
+export class MyStore extends connectMongo {}
+export const mine: MyStore = new MyStore(o);
 export const isErr = (x: unknown): x is MongoStoreError => x instanceof MongoStoreError;
 `,
   );
