@@ -46,7 +46,7 @@ export interface StoreOptions {
    */
   autoRemove?: 'native' | 'interval' | 'disabled';
   /**
-   * Minutes between two removals of expired sessions in 'interval' mode (and in the fallback from 'native').
+   * Minutes between two removals of expired sessions in 'interval' mode (and in the fallback from 'native'). Fractions are fine (0.5 = 30 s).
    */
   autoRemoveInterval?: number;
   /**

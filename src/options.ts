@@ -279,7 +279,8 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
 
   const kinds = CONNECTION_KINDS.filter((k) => o[k] !== undefined && o[k] !== null);
   if (kinds.length === 0 && !o.fallbackMemory && issues.length === 0) {
-    issues.push({ path: '/', message: 'no connection: give one of mongoUrl (or url), client, clientPromise, db, dbPromise or mongooseConnection' });
+    // connect-mongo 6's words first: apps and tests match them.
+    issues.push({ path: '/', message: 'You must provide either mongoUrl|clientPromise|client in options (or url, db, dbPromise, mongooseConnection): no connection was given' });
   }
   if (issues.length) throw new OptionsError(issues, source);
 

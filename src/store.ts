@@ -113,6 +113,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return this.connection.collection;
   }
 
+  /** connect-mongo 6's public name for the same promise (apps and tests `await store.collectionP`). */
+  get collectionP(): Promise<Collection<SessionDocument>> {
+    return this.connection.collection;
+  }
+
   get(sid: string): Promise<S | null>;
   get(sid: string, callback: Callback<S | null>): void;
   get(sid: string, callback?: Callback<S | null>): Promise<S | null> | void {
@@ -123,7 +128,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const doc = await col.findOne({ _id: id });
         const session = doc && (await this.readLive(doc, sid));
         debug('get %s: %s', sidTag(sid), session ? 'found' : 'none');
-        if (session) this.emit('get', sid);
+        this.emit('get', sid); // found or not, as connect-mongo 6
         return session ?? null;
       }),
       callback,
@@ -319,6 +324,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       if (doc.expires && doc.expires.getTime() <= Date.now()) return null; // the TTL monitor may not have run yet
       const session = await this.codec.decode(doc.session, doc._id);
       if (this.options.touchAfterMs > 0 && doc.lastModified) (session as { lastModified?: Date }).lastModified = doc.lastModified;
+      withStoredExpiry(session, doc.expires);
       return session;
     } catch (e) {
       if (!(e instanceof SessionCorruptError)) throw e;
@@ -395,6 +401,18 @@ function readableError(e: unknown, name: string): unknown {
     return new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
   }
   return e;
+}
+
+/**
+ * touch() moves only the document's `expires`, not the serialized cookie; the stored `expires` is the truth, so the
+ * session read back carries it (in the cookie's own type), and a touch shows without rewriting the session. A cookie
+ * without an expiry (a browser-session cookie) is left as it is.
+ */
+function withStoredExpiry(session: unknown, expires: Date | undefined) {
+  const cookie = (session as { cookie?: { expires?: unknown } })?.cookie;
+  if (!expires || !cookie || typeof cookie !== 'object' || !cookie.expires) return;
+  if (typeof cookie.expires === 'string') cookie.expires = expires.toISOString();
+  else if (cookie.expires instanceof Date) cookie.expires = expires;
 }
 
 /** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */
