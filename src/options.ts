@@ -5,6 +5,7 @@
  */
 import { distance } from 'fastest-levenshtein';
 import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import type { SessionData } from 'express-session';
 import { validateStoreOptions, storeOptionNames, nestedOptionNames, type StoreOptions, type SchemaError } from '../generated';
 import { OptionsError, describeFound, type OptionIssue } from './errors';
 
@@ -29,7 +30,9 @@ export interface CryptoAdapter {
 type JsonOptions = Omit<StoreOptions, '$schema' | 'env' | 'crypto' | 'mongoOptions'>;
 
 /** Everything `new MongoStore()` accepts: the schema's options plus what JSON cannot hold. */
-export interface MongoStoreOptions<S = any> extends JsonOptions {
+// The default is SessionData, as connect-mongo 6's: with `any`, util.promisify(store.set) takes the session for the
+// callback and a typed app's `promisify(store.set)(sid, session)` stops compiling.
+export interface MongoStoreOptions<S = SessionData> extends JsonOptions {
   mongoOptions?: MongoClientOptions;
   client?: MongoClient;
   clientPromise?: Promise<MongoClient>;

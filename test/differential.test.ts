@@ -23,7 +23,7 @@ test.after(async () => void (await t?.close()));
 
 type AnyStore = Store & { close(): Promise<void> | void };
 const EVENTS = ['create', 'update', 'set', 'touch', 'destroy', 'get', 'all'];
-const call = <T>(fn: (cb: (err: unknown, v?: T) => void) => void) => new Promise<T | undefined>((res, rej) => fn((e, v) => (e ? rej(e) : res(v))));
+const call = <T>(fn: (cb: (err: unknown, v?: T | null) => void) => void) => new Promise<T | null | undefined>((res, rej) => fn((e, v) => (e ? rej(e) : res(v))));
 // One clock for both stores' sessions, so that their cookies (and so their documents) are equal.
 const T0 = Date.now();
 const cookie = (ms: number | null) =>
@@ -58,7 +58,7 @@ async function scenario(store: AnyStore, collection: string, idOf: (sid: string)
   await call((cb) => store.set('s1', changed, cb));
   docs.afterUpdate = shape(await col.findOne({ _id: idOf('s1') as never }));
   await call((cb) => store.set('s2', sessionOf('grace', ttlCookie), cb));
-  await call((cb) => store.touch!('s1', changed, cb));
+  await call((cb) => store.touch!('s1', changed, cb as never));
   docs.afterTouch = shape(await col.findOne({ _id: idOf('s1') as never }));
   steps.all = ((await call<SessionData[]>((cb) => store.all!(cb as never))) ?? []).map((s) => (s as unknown as { user: string }).user).sort();
   steps.length = await call((cb) => store.length!(cb));
@@ -113,7 +113,7 @@ test('expires: a touch is visible through get here (connect-mongo 6 answers the 
     const later = { ...sessionOf('ada'), cookie: cookie(7_200_000) } as SessionData;
     for (const s of [theirs, ours] as AnyStore[]) {
       await call((cb) => s.set('s', sessionOf('ada'), cb));
-      await call((cb) => s.touch!('s', later, cb));
+      await call((cb) => s.touch!('s', later, cb as never));
     }
     const v6 = (await call<SessionData>((cb) => theirs.get('s', cb)))!;
     const v7 = (await ours.get('s'))!;
@@ -131,7 +131,7 @@ test('deliberate differences: touch of a missing session, length() of expired se
   const theirs = ConnectMongo6.create({ dbName: t.dbName, collectionName: 'diff_v6', autoRemove: 'disabled', mongoUrl: serverUri() });
   const ours = new MongoStore({ dbName: t.dbName, collectionName: 'diff_v7', autoRemove: 'disabled', client: t.client });
   try {
-    const missing = await call((cb) => theirs.touch!('gone', sessionOf('x'), cb)).then(() => 'ok', (e: Error) => e.message);
+    const missing = await call((cb) => theirs.touch!('gone', sessionOf('x'), cb as never)).then(() => 'ok', (e: Error) => e.message);
     assert.is(missing, 'Unable to find the session to touch', 'connect-mongo 6 errors (after the response, in express-session)');
     await ours.touch('gone', sessionOf('x'));
     assert.is(await t.db.collection('diff_v7').countDocuments(), 0, 'ours: a no-op that creates nothing');

@@ -396,13 +396,13 @@ export function loadConfigSync<S = any>(opts: ConfigOptions<S> = {}): LoadedConf
  */
 export async function createStoreFromConfig<S = any>(opts: ConfigOptions<S> = {}): Promise<MongoStore> {
   const loaded = await loadConfig(opts);
-  return new MongoStore(loaded.options as MongoStoreOptions);
+  return new MongoStore(loaded.options as unknown as MongoStoreOptions);
 }
 
 /** createStoreFromConfig, synchronously: it reads JSON, YAML, .js (CommonJS) and .cjs configs, not .mjs / ESM ones. */
 export function createStoreFromConfigSync<S = any>(opts: ConfigOptions<S> = {}): MongoStore {
   const loaded = loadConfigSync(opts);
-  return new MongoStore(loaded.options as MongoStoreOptions);
+  return new MongoStore(loaded.options as unknown as MongoStoreOptions);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
