@@ -2,7 +2,7 @@
  * MongoStore: the express-session Store. Each method is a short async body (id → one driver call → events) behind
  * an optional callback; policy lives in the helpers it calls (options.ts, codec.ts, auto-remove.ts, connection.ts).
  */
-import { Store, MemoryStore, type SessionData } from 'express-session';
+import { Store, type SessionData } from 'express-session';
 import { BSON, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type Collection, type UpdateFilter } from 'mongodb';
 import { validateSessionDocument, type SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
@@ -25,10 +25,9 @@ export interface SessionEntry<S> {
 
 const DUPLICATE_KEY = 11000;
 const UPSERT_RETRIES = 5;
-let warnedFallbackMemory = false;
 
 /** Runs the promise; with a callback, answers through it (on the next tick, so a throwing callback stays its own). */
-function answer<T>(work: Promise<T>, cb?: Callback<T>): Promise<T> | undefined {
+export function answer<T>(work: Promise<T>, cb?: Callback<T>): Promise<T> | undefined {
   if (typeof cb !== 'function') return work;
   work.then(
     (v) => process.nextTick(cb, null, v),
@@ -43,7 +42,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   protected connection!: Connection;
   protected autoRemover!: AutoRemover;
   protected codec!: Codec<S>;
-  private storageIdOf!: (sid: string) => string;
+  protected storageIdOf!: (sid: string) => string;
   private closing?: Promise<void>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
@@ -58,19 +57,18 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
 
   /**
    * Validates the options and builds the store on `this`. The constructor's body, shared with the classic factory's
-   * subclasses of other frameworks' Store classes. With fallbackMemory it gives a MemoryStore instead (the classic
-   * meaning), which the constructor then returns.
+   * subclasses of other frameworks' Store classes. With fallbackMemory it gives a MemoryFallbackStore instead (a
+   * MongoStore over express-session's MemoryStore), which the constructor then returns.
    */
   protected initStore(options: MongoStoreOptions<S>): this {
     const opts = normalizeOptions<S>(options);
     // Not enumerable: logging a store (util.inspect, an error reporter) must not print its crypto/hashIds secrets.
     Object.defineProperty(this, 'options', { value: opts, enumerable: false, writable: false, configurable: true });
     if (opts.fallbackMemory) {
-      if (!warnedFallbackMemory) {
-        warnedFallbackMemory = true;
-        process.emitWarning('connect-mongo: fallbackMemory is on: sessions live in a MemoryStore (development only; they leak memory and vanish on restart).', { code: 'CONNECT_MONGO_FALLBACK_MEMORY' });
-      }
-      return new MemoryStore() as unknown as this;
+      // Required here, not imported: memory-fallback.ts extends this class.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { MemoryFallbackStore } = require('./memory-fallback') as typeof import('./memory-fallback');
+      return new MemoryFallbackStore<S>(options) as unknown as this;
     }
     this.setup(opts);
     return this;

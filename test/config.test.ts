@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { MemoryStore } from 'express-session';
+import { MemoryFallbackStore } from '../src/memory-fallback';
 import connectMongo, * as api from '../src';
 import { MongoStore, OptionsError } from '../src';
 import { ConfigFileError, SEARCH_PLACES, SEARCH_PLACES_SYNC, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync } from '../src/config/load';
@@ -292,7 +292,7 @@ test('createStoreFromConfig with a client override never uses the file\'s connec
   assert.ok(await t.db.command({ ping: 1 }));
 });
 
-test('createStoreFromConfigSync builds a working store; a development block gives a MemoryStore', async () => {
+test('createStoreFromConfigSync builds a working store; a development block gives a MemoryFallbackStore', async () => {
   const file = join(tmp, 'sync.yml');
   writeFileSync(
     file,
@@ -316,7 +316,8 @@ test('createStoreFromConfigSync builds a working store; a development block give
     await store.close();
   }
   const dev = await createStoreFromConfig({ configPath: file, env: { NODE_ENV: 'development', CFG_SYNC_URI: serverUri() } });
-  assert.instance(dev, MemoryStore);
+  assert.instance(dev, MemoryFallbackStore, 'a MongoStore over a MemoryStore');
+  await dev.close();
   // The base's mongoUrl still applies under the development block, so its variable is still required.
   const e = await rejects(createStoreFromConfig({ configPath: file, env: { NODE_ENV: 'development' } }));
   assert.equal(e.issues, [{ path: '/mongoUrl', message: 'environment variable CFG_SYNC_URI is not set and ${CFG_SYNC_URI} has no default (set it, or write ${CFG_SYNC_URI:-default})' }]);
