@@ -95,7 +95,7 @@ const EXPECTED: Record<string, [string, string][]> = {
   "ttl: zero": [["/ttl","expected a number >= 1 (seconds), found number 0"]],
   "ttl: above ten years": [["/ttl","expected a number <= 315360000 (seconds), found number 1000000000000"]],
   "touchAfter: negative": [["/touchAfter","expected a number >= 0 (seconds), found number -1"]],
-  "autoRemoveInterval: zero (minutes)": [["/autoRemoveInterval","expected a number >= 1 (minutes; this option is in minutes, not seconds or ms), found number 0"]],
+  "autoRemoveInterval: zero (minutes)": [["/autoRemoveInterval","expected a number > 0 (minutes; this option is in minutes, not seconds or ms), found number 0"]],
   "operationTimeoutMS: too small": [["/operationTimeoutMS","expected a number >= 100 (ms), found number 50"]],
   "operationTimeoutMS: not an integer": [["/operationTimeoutMS","expected an integer, found number 1500.5"]],
   "autoRemove: bad enum": [["/autoRemove","expected one of \"native\", \"interval\", \"disabled\", found the string \"never\""]],
