@@ -46,9 +46,13 @@ export interface StoreOptions {
    */
   autoRemove?: 'native' | 'interval' | 'disabled';
   /**
-   * Minutes between two removals of expired sessions in 'interval' mode (and in the fallback from 'native'). Fractions are fine (0.5 = 30 s).
+   * Minutes between two removals of expired sessions in 'interval' mode (and in the fallback from 'native'). Fractions are fine (0.5 = 30 s). Each instance jitters it by ±20 % and makes its first removal at a random point within it, so many instances do not remove at once.
    */
   autoRemoveInterval?: number;
+  /**
+   * With autoRemove 'native': true = the store creates the TTL index on expires when it starts; false = it only checks (listIndexes) that the index is there, never sends createIndexes, and warns (then removes expired sessions on an interval) when it is missing. Use false with many instances and create the index once with `connect-mongo setup` from a deploy step.
+   */
+  createIndexes?: boolean;
   /**
    * Lazy touch: seconds during which touch() of an unmodified session sends no write. 0 = write on every touch.
    */

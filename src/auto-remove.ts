@@ -7,12 +7,15 @@
 import { MongoServerError, type Collection, type WriteConcernSettings } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { debug } from './debug';
+import { findTtlIndex, missingTtlIndexMessage } from './setup';
 
 export type AutoRemoveMode = 'native' | 'interval' | 'disabled';
 
 export interface AutoRemoveOptions {
   mode: AutoRemoveMode;
   intervalMs: number;
+  /** false: native mode only checks for the TTL index (listIndexes), never creates it */
+  createIndexes?: boolean;
   writeConcern?: WriteConcernSettings;
   /** one clear warning when native falls back */
   warn(message: string, code: string): void;
@@ -61,6 +64,14 @@ export class AutoRemover {
     }
     for (let delay = RETRY_MIN_MS; !this.stopped; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       try {
+        if (this.opts.createIndexes === false) {
+          // Many instances: the index was made once (`connect-mongo setup`); look for it, never build it.
+          const found = await findTtlIndex(col);
+          if (found.state === 'ttl') return (this.mode = 'native');
+          this.opts.warn(missingTtlIndexMessage(found, this.opts.intervalMs, `${col.dbName}.${col.collectionName}`), 'CONNECT_MONGO_TTL_MISSING');
+          this.schedule(true);
+          return (this.mode = 'interval');
+        }
         await col.createIndex({ expires: 1 }, { expireAfterSeconds: 0, name: 'expires_1' });
         debug('TTL index on expires is in place');
         return (this.mode = 'native');
@@ -101,13 +112,21 @@ export class AutoRemover {
     return this.running;
   }
 
-  private schedule(now: boolean) {
+  /** ms from the last scheduling to the next removal (for tests and tools) */
+  nextRunInMs?: number;
+
+  /**
+   * Many instances share one collection: the first run comes at a random point within the interval (not all at boot)
+   * and each later one after the interval ±20 %, so N instances' removals spread out instead of piling up.
+   */
+  private schedule(first: boolean) {
     if (this.stopped) return;
-    if (now) void this.removeExpired();
+    const ms = this.opts.intervalMs;
+    this.nextRunInMs = first ? Math.random() * ms : ms * (0.8 + 0.4 * Math.random());
     // The next run is timed from the end of this one, so runs never overlap.
     this.timer = setTimeout(() => {
       void this.removeExpired().then(() => this.schedule(false));
-    }, this.opts.intervalMs);
+    }, this.nextRunInMs);
     this.timer.unref();
   }
 

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { OptionsError } from './errors';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
 import { DoctorConnectError, runDoctor, type DoctorReport } from './config/doctor';
+import { runSetup, setupText } from './config/setup-command';
 
 export const EXIT = { ok: 0, invalid: 1, notFound: 2, unreachable: 3, usage: 64, internal: 70 } as const;
 
@@ -19,6 +20,7 @@ Commands:
   validate [path]      check a config file (no database needed); exit 0 valid, 1 invalid, 2 not found
   print-config [path]  print the resolved config: env block merged, variables filled, defaults applied, secrets masked
   doctor [path]        connect with the config and report the server, TTL support, the expires index, session counts
+  setup [path]         create the TTL index on expires once (CI / deploy step), for instances with createIndexes: false
 
 [path] is a config file, or a directory to search from (default: the current directory). The search looks for
 a "connect-mongo" key in package.json, .connect-mongorc(.json|.yaml|.yml|.js|.cjs|.mjs) and
@@ -58,6 +60,18 @@ live and of expired-but-stored sessions. Creates nothing else and changes no ses
   --timeout <ms>  how long to wait for the server (default: the config's operationTimeoutMS, at most 10000)
 
 Exit codes: 0 checked, 1 invalid config, 2 config not found, 3 server unreachable or a check refused.`,
+  setup: `Usage: connect-mongo setup [path] [--env <name>] [--timeout <ms>] [--json]
+
+The one-time set-up of the sessions collection, from CI or a deploy step: creates the TTL index on "expires"
+({ expires: 1 }, expireAfterSeconds 0) unless it is there. Run it once, and start the app instances with
+createIndexes: false so that they only check the index instead of each sending createIndexes at boot.
+With autoRemove "interval" or "disabled" there is nothing to create.
+
+  --timeout <ms>  how long to wait for the server (default: the config's operationTimeoutMS, at most 10000)
+
+Exit codes: 0 created or already there, 1 invalid config, 2 config not found, 3 server unreachable, or the server
+refused the index (e.g. FerretDB: no TTL indexes, use autoRemove "interval") or another index on expires is in the way.
+--json prints {"server", "database", "collection", "autoRemove", "index", "ok", "message", ...}.`,
 };
 
 interface Io {
@@ -111,13 +125,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       io.out(HELP[positionals[1] ?? ''] ?? MAIN_HELP);
       return EXIT.ok;
     }
-    if (!HELP[command]) throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: validate, print-config, doctor)`);
+    if (!HELP[command]) throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: validate, print-config, doctor, setup)`);
     if (values.help) {
       io.out(HELP[command]);
       return EXIT.ok;
     }
     if (positionals.length > 2) throw new UsageError(`${command} takes one path, got ${positionals.length - 1}`);
-    if (values.timeout !== undefined && command !== 'doctor') throw new UsageError('--timeout is an option of doctor');
+    if (values.timeout !== undefined && command !== 'doctor' && command !== 'setup') throw new UsageError('--timeout is an option of doctor and setup');
     let timeoutMS: number | undefined;
     if (values.timeout !== undefined) {
       timeoutMS = Number(values.timeout);
@@ -151,6 +165,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       return EXIT.ok;
     }
 
+    if (command === 'setup') {
+      const report = await runSetup(loaded, timeoutMS ?? Math.min(loaded.normalized.operationTimeoutMS, 10_000));
+      if (json) io.out(JSON.stringify({ file: loaded.filepath, env: loaded.envName ?? null, ...report }, null, 2));
+      else io.out(`config       ${loaded.filepath} (environment: ${envLabel(loaded)})\n${setupText(report)}`);
+      return report.ok ? EXIT.ok : EXIT.unreachable;
+    }
+
     // doctor
     if (loaded.normalized.fallbackMemory) {
       const note = 'fallbackMemory is on: the store is an in-memory MemoryStore, there is no server to check';
@@ -180,7 +201,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     }
     if (e instanceof DoctorConnectError) {
       if (json) io.out(JSON.stringify({ error: 'unreachable', message: e.message }, null, 2));
-      io.err(`connect-mongo doctor: ${e.message}`);
+      io.err(`connect-mongo ${command}: ${e.message}`);
       return EXIT.unreachable;
     }
     io.err(`connect-mongo: internal error: ${(e as Error)?.message ?? String(e)}${process.env.CONNECT_MONGO_DEBUG ? `\n${(e as Error)?.stack}` : ''}`);

@@ -64,6 +64,8 @@ export interface NormalizedOptions<S = any> {
   ttlMs: number;
   autoRemove: 'native' | 'interval' | 'disabled';
   autoRemoveIntervalMs: number;
+  /** false: only check that the TTL index is there (it was created once by `connect-mongo setup`) */
+  createIndexes: boolean;
   touchAfterMs: number;
   stringify: boolean;
   fallbackMemory: boolean;
@@ -303,6 +305,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     ttlMs: (o.ttl ?? 1_209_600) * 1000,
     autoRemove: o.autoRemove ?? 'native',
     autoRemoveIntervalMs: (o.autoRemoveInterval ?? 10) * 60_000,
+    createIndexes: o.createIndexes ?? true,
     touchAfterMs: (o.touchAfter ?? 0) * 1000,
     stringify: o.stringify ?? true,
     fallbackMemory: o.fallbackMemory ?? false,

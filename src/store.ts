@@ -95,6 +95,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     this.autoRemover = new AutoRemover(this.connection.collection, {
       mode: opts.autoRemove,
       intervalMs: opts.autoRemoveIntervalMs,
+      createIndexes: opts.createIndexes,
       writeConcern: opts.writeConcern,
       warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
     });

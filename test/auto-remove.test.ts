@@ -73,16 +73,17 @@ test('without a warning listener, the fallback warning goes to process.emitWarni
   await store.close();
 });
 
-test('interval: an acknowledged deleteMany of expired sessions at start and every autoRemoveInterval; live ones stay', async () => {
+test('interval: an acknowledged deleteMany of expired sessions every autoRemoveInterval; live ones stay', async () => {
   const col = t.db.collection('interval');
   await col.insertMany([doc('old1', -60_000), doc('old2', -1), doc('live', 60_000)]);
   t.commands.length = 0;
-  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'interval', autoRemove: 'interval', autoRemoveInterval: 1 });
+  // 0.005 min = 300 ms: fractions of a minute are accepted (tests, and apps that want sub-minute removal)
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'interval', autoRemove: 'interval', autoRemoveInterval: 0.005 });
   assert.is((await store.ready()).autoRemove, 'interval');
   await waitFor(async () => (await col.countDocuments()) === 1, 'expired sessions removed');
   assert.ok(await col.findOne({ _id: 'live' as any }));
   const deletes = commandsOn('interval', 'delete');
-  assert.is(deletes.length, 1);
+  assert.ok(deletes.length >= 1);
   const cmd = deletes[0].command as any;
   assert.ok(cmd.deletes[0].q.expires.$lt instanceof Date);
   assert.is.not(cmd.writeConcern?.w, 0);
@@ -90,14 +91,40 @@ test('interval: an acknowledged deleteMany of expired sessions at start and ever
   // The timer does not keep the process alive, and runs never overlap.
   const remover = (store as any).autoRemover;
   assert.is(remover.timer.hasRef(), false);
+  await store.close();
   t.commands.length = 0;
   const a = remover.removeExpired();
   const b = remover.removeExpired();
   assert.is(a, b);
   await a;
   assert.is(commandsOn('interval', 'delete').length, 1);
-  await store.close();
   assert.is(remover.stopped, true);
+});
+
+test('interval, many instances: no removal at boot; the first at a random point within the interval, then every interval ±20 %', async () => {
+  const interval = 10 * 60_000;
+  t.commands.length = 0;
+  const stores = Array.from({ length: 8 }, () => new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'jitter', autoRemove: 'interval', autoRemoveInterval: 10 }));
+  await Promise.all(stores.map((s) => s.ready()));
+  await new Promise((r) => setTimeout(r, 50)); // a removal sent at boot would have been sent by now
+  assert.is(commandsOn('jitter', 'delete').length, 0, 'no instance removes at boot');
+  const firsts = stores.map((s) => (s as any).autoRemover.nextRunInMs as number);
+  for (const ms of firsts) assert.ok(ms >= 0 && ms < interval, `first run within the interval, got ${ms} ms`);
+  assert.ok(new Set(firsts).size > 1, 'the instances do not all pick the same moment');
+  for (const s of stores) await s.close();
+
+  // Later runs: interval ±20 %, each one drawn anew (300 ms interval so that a few runs happen).
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'jitter', autoRemove: 'interval', autoRemoveInterval: 0.005 });
+  const remover = (store as any).autoRemover;
+  const later: number[] = [];
+  const first = remover.nextRunInMs;
+  let seen = first;
+  await waitFor(() => {
+    if (remover.nextRunInMs !== seen) later.push((seen = remover.nextRunInMs));
+    return later.length >= 3;
+  }, 'three later runs scheduled');
+  await store.close();
+  for (const ms of later) assert.ok(ms >= 0.8 * 300 && ms <= 1.2 * 300, `a later run after 300 ms ±20 %, got ${ms} ms`);
 });
 
 test('disabled: no index, no removal; get still hides expired sessions', async () => {

@@ -75,7 +75,7 @@ test('--help for the command and for each subcommand; usage errors exit 64', asy
   assert.match(none.stderr, 'Usage: connect-mongo');
   const bad = await run(['frobnicate']);
   assert.is(bad.code, 64);
-  assert.match(bad.stderr, 'connect-mongo: unknown command "frobnicate" (commands: validate, print-config, doctor)');
+  assert.match(bad.stderr, 'connect-mongo: unknown command "frobnicate" (commands: validate, print-config, doctor, setup)');
   const opt = await run(['validate', '--verbose']);
   assert.is(opt.code, 64);
   assert.match(opt.stderr, "Unknown option '--verbose'");
