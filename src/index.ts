@@ -9,6 +9,8 @@ import type { MongoStoreOptions } from './options';
 import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 import { aesGcmAdapter } from './crypto';
+import { createKrupteinAdapter } from './kruptein';
+import { createWebCryptoAdapter } from './webcrypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './store';
@@ -17,6 +19,8 @@ export type { StoreOptions, SessionDocument } from '../generated';
 export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 export type { OptionIssue } from './errors';
 export { aesGcmAdapter } from './crypto';
+export { createKrupteinAdapter, type CryptoOptions } from './kruptein';
+export { createWebCryptoAdapter, type WebCryptoAdapterOptions, type WebCryptoEncoding } from './webcrypto';
 export { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 export type { ConfigOptions, LoadedConfig } from './config/load';
 
@@ -27,7 +31,7 @@ export type ConnectMongo = typeof MongoStore & {
 } & typeof named;
 
 /** Every runtime named export, also reachable as a property of `require('connect-mongo')`. */
-const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter };
+const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter, createKrupteinAdapter, createWebCryptoAdapter };
 
 function connectMongo(this: unknown, arg: unknown) {
   // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory.
