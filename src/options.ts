@@ -155,7 +155,7 @@ export function schemaIssues(errors: SchemaError[] | null | undefined, data: unk
   return tidy(issues);
 }
 
-const TYPE_ISSUE = /^expected (an? \w+), found (.*)$/;
+const TYPE_ISSUE = /^expected (an? \w+(?: or an? \w+)*), found (.*)$/;
 /**
  * A oneOf (crypto.secret: string | string[]; w: integer | string) reports each branch. When one branch explains the
  * value (e.g. "at least 8 characters" for an item), the other's "expected a string" is noise; when every branch is
@@ -265,6 +265,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   // connect-mongo 6 refuses crypto with cryptoAdapter even when crypto.secret is false; so does this.
   const encryptionKinds = (['crypto', 'encryption', 'cryptoAdapter'] as const).filter((k) => o[k] !== undefined && o[k] !== null);
   if (encryptionKinds.length > 1) issues.push({ path: `/${encryptionKinds[1]}`, message: `give one of crypto, encryption or cryptoAdapter, not ${encryptionKinds.join(' and ')}` });
+  if (isPlainObject(o.crypto) && (o.crypto.secret as unknown) === true) issues.push({ path: '/crypto/secret', message: 'expected a string, a list of strings, or false (no encryption), found boolean true' });
   const kruptein = isPlainObject(o.crypto) && o.crypto.secret !== false ? (o.crypto as CryptoOptions) : undefined;
   if (kruptein && issues.length === 0) {
     const problem = krupteinProblem(kruptein);

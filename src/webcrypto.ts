@@ -50,6 +50,10 @@ export function createWebCryptoAdapter(options: WebCryptoAdapterOptions): Crypto
   const issues = check(options);
   if (issues.length) throw new OptionsError(issues, 'createWebCryptoAdapter options');
   const algorithm = options.algorithm ?? 'AES-GCM';
+  if (algorithm === 'AES-CBC') {
+    // Kept for connect-mongo 6's data, but nothing detects a modified ciphertext: a flipped bit is a changed session.
+    process.emitWarning('connect-mongo: createWebCryptoAdapter with AES-CBC does not authenticate: a modified ciphertext can decrypt to a modified session. Use AES-GCM (the default).', { code: 'CONNECT_MONGO_UNAUTHENTICATED_CIPHER' });
+  }
   const encoding = options.encoding ?? 'base64';
   const ivLength = options.ivLength ?? (algorithm === 'AES-GCM' ? 12 : 16);
   const { subtle } = webcrypto;
