@@ -97,9 +97,42 @@ export interface StoreOptions {
    */
   timestamps?: boolean;
   /**
-   * Encrypt session payloads at rest with AES-256-GCM. The key is derived from secret with scrypt; every write has a fresh IV; the ciphertext is bound to its session id.
+   * connect-mongo 3-6's encryption at rest, in kruptein's format (the kruptein package, as connect-mongo 6 calls it), so sessions move between connect-mongo 6 and this store both ways. Also reads sessions in this store's "cm1:" format (the `encryption` option's). A secret shorter than 8 characters is accepted with a warning.
    */
   crypto?: {
+    /**
+     * The secret, or a list of them to rotate keys: the first encrypts, all are tried to decrypt. false turns encryption off (connect-mongo 6's default).
+     */
+    secret: string | [string, ...string[]] | false;
+    /**
+     * kruptein's cipher (a node:crypto name; kruptein refuses ECB, CCM, OCB2 and XTS).
+     */
+    algorithm?: string;
+    /**
+     * kruptein's digest for PBKDF2 and the HMAC.
+     */
+    hashing?: string;
+    /**
+     * kruptein's encoding of the stored value (a Buffer encoding such as base64 or hex).
+     */
+    encodeas?: string;
+    /**
+     * Passed to kruptein as connect-mongo 6 does; kruptein sizes the key from the algorithm.
+     */
+    key_size?: number;
+    /**
+     * Passed to kruptein as connect-mongo 6 does; kruptein sizes the IV from the algorithm.
+     */
+    iv_size?: number;
+    /**
+     * Passed to kruptein as connect-mongo 6 does; kruptein uses a 16-byte tag.
+     */
+    at_size?: number;
+  };
+  /**
+   * This store's encryption at rest: AES-256-GCM, the key derived from secret with scrypt, a fresh IV per write, the ciphertext bound to its session id; stored as "cm1:" + base64(iv | tag | ciphertext). Also reads sessions in kruptein's format (connect-mongo 6's `crypto` with its default options). connect-mongo 6 cannot read "cm1:".
+   */
+  encryption?: {
     /**
      * The secret (at least 8 characters), or a list of them to rotate keys: the first encrypts, all are tried to decrypt.
      */

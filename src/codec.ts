@@ -1,61 +1,85 @@
 /**
- * Session ⇄ stored value: (de)serialization, optional encryption, and the checks that keep a corrupt document from
- * reaching express-session (which throws on a session without a cookie).
+ * Session ⇄ stored value, as connect-mongo 6 does it (so documents and custom serialize/unserialize functions move
+ * between the two unchanged), with optional encryption, and the checks that keep an unreadable document from reaching
+ * express-session. A session without a cookie is stored and returned, as in connect-mongo 6.
  */
-import type { CryptoAdapter, NormalizedOptions } from './options';
+import type { NormalizedOptions } from './options';
 import { MongoStoreError, SessionCorruptError } from './errors';
-import { aesGcmAdapter } from './crypto';
+import { createCipher } from './ciphers';
 
 export interface Codec<S> {
   encode(session: S, id: string): Promise<string | Record<string, unknown>>;
   decode(stored: unknown, id: string): Promise<S>;
 }
 
-/** stringify: false keeps a BSON sub-document; the cookie becomes plain data (connect-mongo's shape). */
-function toPlainObject(session: Record<string, any>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(session)) out[k] = v && typeof v.toJSON === 'function' && !(v instanceof Date) ? v.toJSON() : v;
+/**
+ * connect-mongo 6's object form (stringify: false, or a custom unserialize alone): a shallow copy whose `cookie`
+ * (first, even when absent) is made plain data through toJSON; every other value stays as it is, for BSON.
+ */
+export function cookieAsJson(session: Record<string, any>): Record<string, unknown> {
+  const out: Record<string, unknown> = { cookie: session.cookie };
+  for (const [k, v] of Object.entries(session)) out[k] = k === 'cookie' && v && typeof v.toJSON === 'function' ? v.toJSON() : v;
   return out;
 }
 
+/**
+ * The default reader of a stored value: a JSON string is parsed, an object taken as it is, whichever `stringify` wrote
+ * it. (connect-mongo 6 parses only with stringify: true, and only takes objects with stringify: false.)
+ */
+const readStored = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+
+/** connect-mongo 6 tries the decrypted text as JSON and keeps the text when it is not. */
+function parseDecrypted(plaintext: string): unknown {
+  try {
+    return JSON.parse(plaintext);
+  } catch {
+    return plaintext;
+  }
+}
+
+const serializeError = (e: unknown) => new MongoStoreError(`the session cannot be serialized: ${(e as Error)?.message ?? e}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+
 export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'unserialize' | 'stringify' | 'crypto'>): Codec<S> {
-  const crypto: CryptoAdapter | undefined = opts.crypto && ('adapter' in opts.crypto ? opts.crypto.adapter : aesGcmAdapter(opts.crypto.secrets));
-  // With crypto, the payload is JSON-encoded once, inside the ciphertext.
-  const serialize = opts.serialize ?? (opts.stringify && !crypto ? (s: S) => JSON.stringify(s) : (s: S) => toPlainObject(s as Record<string, unknown>));
-  const unserialize = opts.unserialize ?? ((v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as S);
+  const cipher = opts.crypto && createCipher(opts.crypto);
+  // connect-mongo 6's choice: either custom function switches to the object form for the one not given.
+  const custom = !!(opts.serialize || opts.unserialize);
+  const serialize: (s: S) => unknown = opts.serialize ?? (custom || !opts.stringify ? (s) => cookieAsJson(s as Record<string, unknown>) : (s) => JSON.stringify(s));
+  const unserialize: (v: any) => unknown = opts.unserialize ?? readStored;
 
   return {
     async encode(session, id) {
       let payload: unknown;
       try {
         payload = serialize(session);
-        if (crypto) payload = JSON.stringify(payload);
       } catch (e) {
-        throw new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+        throw serializeError(e);
       }
-      if (payload === undefined || (typeof payload !== 'string' && (typeof payload !== 'object' || payload === null))) {
+      if (typeof payload !== 'string' && (typeof payload !== 'object' || payload === null)) {
         throw new MongoStoreError('the session cannot be serialized: serialize() must return a string or an object', 'ERR_CONNECT_MONGO_SERIALIZE');
       }
-      if (!crypto) return payload as string | Record<string, unknown>;
-      return crypto.encrypt(payload as string, { id });
+      if (!cipher) return payload as string | Record<string, unknown>;
+      try {
+        return await cipher.encrypt(payload, id);
+      } catch (e) {
+        throw e instanceof MongoStoreError ? e : serializeError(e);
+      }
     },
 
     async decode(stored, id) {
-      let value: unknown = stored;
       try {
-        if (crypto) {
-          if (typeof stored !== 'string') throw new SessionCorruptError('expected an encrypted string');
-          value = JSON.parse(await crypto.decrypt(stored, { id }));
+        let value = stored;
+        if (cipher) {
+          // An unencrypted document in an encrypted store is refused: it could have been planted.
+          if (typeof stored !== 'string') throw new SessionCorruptError('expected an encrypted string, found an unencrypted document');
+          value = parseDecrypted(await cipher.decrypt(stored, id));
         }
         const session = unserialize(value);
         if (!session || typeof session !== 'object' || Array.isArray(session)) throw new SessionCorruptError('the session is not an object');
-        const cookie = (session as { cookie?: unknown }).cookie;
-        if (!cookie || typeof cookie !== 'object') throw new SessionCorruptError('the session has no cookie object');
-        return session;
+        return session as S;
       } catch (e) {
         if (e instanceof SessionCorruptError) throw e;
         // JSON.parse quotes the input in its message: never let session data into an error.
-        const why = e instanceof SyntaxError ? 'it is not valid JSON' : (e as Error).message;
+        const why = e instanceof SyntaxError ? 'it is not valid JSON' : (e as Error)?.message;
         throw new SessionCorruptError(`the stored session cannot be read: ${why}`);
       }
     },

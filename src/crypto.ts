@@ -7,7 +7,8 @@ import { createCipheriv, createDecipheriv, randomBytes, scryptSync, createHmac }
 import type { CryptoAdapter } from './options';
 import { SessionCorruptError } from './errors';
 
-const PREFIX = 'cm1:';
+export const AES_GCM_PREFIX = 'cm1:';
+const PREFIX = AES_GCM_PREFIX;
 const IV = 12;
 const TAG = 16;
 
@@ -41,7 +42,7 @@ export function aesGcmAdapter(secrets: string[]): CryptoAdapter {
           // wrong key or tampered data: try the next key, if any
         }
       }
-      throw new SessionCorruptError('the stored session failed authentication: wrong crypto secret, or the data was modified');
+      throw new SessionCorruptError('the stored session failed authentication: wrong secret, or the data was modified');
     },
   };
 }

@@ -11,6 +11,8 @@ import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfi
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 import { aesGcmAdapter } from './crypto';
 import { ensureSessionIndexes } from './setup';
+import { createKrupteinAdapter } from './kruptein';
+import { createWebCryptoAdapter } from './webcrypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './store';
@@ -21,6 +23,8 @@ export type { OptionIssue } from './errors';
 export { aesGcmAdapter } from './crypto';
 export { ensureSessionIndexes } from './setup';
 export type { SetupResult } from './setup';
+export { createKrupteinAdapter, type CryptoOptions } from './kruptein';
+export { createWebCryptoAdapter, type WebCryptoAdapterOptions, type WebCryptoEncoding } from './webcrypto';
 export { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 export type { ConfigOptions, LoadedConfig } from './config/load';
 
@@ -31,7 +35,7 @@ export type ConnectMongo = typeof MongoStore & {
 } & typeof named;
 
 /** Every runtime named export, also reachable as a property of `require('connect-mongo')`. */
-const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter, ensureSessionIndexes };
+const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter, ensureSessionIndexes, createKrupteinAdapter, createWebCryptoAdapter };
 
 function connectMongo(this: unknown, arg: unknown) {
   // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory. Constructing with

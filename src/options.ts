@@ -7,7 +7,8 @@ import { distance } from 'fastest-levenshtein';
 import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import type { SessionData } from 'express-session';
 import { validateStoreOptions, storeOptionNames, nestedOptionNames, type StoreOptions, type SchemaError } from '../generated';
-import { OptionsError, describeFound, type OptionIssue } from './errors';
+import { OptionsError, describeFound, isPlainObject, type OptionIssue } from './errors';
+import { KRUPTEIN_DEFAULTS, krupteinProblem, type CryptoOptions } from './kruptein';
 
 /**
  * A mongoose Connection, structurally (we never import mongoose). Loosely typed on purpose: mongoose bundles its own
@@ -40,7 +41,7 @@ export interface MongoStoreOptions<S = SessionData> extends JsonOptions {
   dbPromise?: Promise<Db>;
   mongooseConnection?: MongooseConnectionLike;
   crypto?: StoreOptions['crypto'] | CryptoAdapter;
-  /** connect-mongo 6's name for a crypto adapter */
+  /** connect-mongo 6's name for a crypto adapter (createKrupteinAdapter, createWebCryptoAdapter, or your own) */
   cryptoAdapter?: CryptoAdapter;
   serialize?: (session: S) => unknown;
   unserialize?: (stored: any) => S;
@@ -71,7 +72,8 @@ export interface NormalizedOptions<S = any> {
   fallbackMemory: boolean;
   writeConcern?: WriteConcernSettings;
   timestamps: boolean;
-  crypto?: { secrets: string[] } | { adapter: CryptoAdapter };
+  /** kruptein: the `crypto` option (kruptein's format); aes-gcm: `encryption` ("cm1:"); adapter: bring your own */
+  crypto?: { kind: 'kruptein'; secrets: string[]; options: Omit<CryptoOptions, 'secret'> } | { kind: 'aes-gcm'; secrets: string[] } | { kind: 'adapter'; adapter: CryptoAdapter };
   hashIdsSecret?: string;
   operationTimeoutMS: number;
   onCorruptSession: 'error' | 'ignore';
@@ -158,7 +160,7 @@ export function schemaIssues(errors: SchemaError[] | null | undefined, data: unk
   return tidy(issues);
 }
 
-const TYPE_ISSUE = /^expected (an? \w+), found (.*)$/;
+const TYPE_ISSUE = /^expected (an? \w+(?: or an? \w+)*), found (.*)$/;
 /**
  * A oneOf (crypto.secret: string | string[]; w: integer | string) reports each branch. When one branch explains the
  * value (e.g. "at least 8 characters" for an item), the other's "expected a string" is noise; when every branch is
@@ -265,7 +267,15 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     issues.push({ path: '/mongooseConnection', message: `expected a mongoose Connection (mongoose.connection or mongoose.createConnection()), found ${describeFound(mc)}` });
   }
   if (o.cryptoAdapter !== undefined && !isCryptoAdapter(o.cryptoAdapter)) issues.push({ path: '/cryptoAdapter', message: 'expected an object with encrypt and decrypt functions' });
-  if (o.cryptoAdapter && o.crypto) issues.push({ path: '/cryptoAdapter', message: 'give either crypto or cryptoAdapter, not both' });
+  // connect-mongo 6 refuses crypto with cryptoAdapter even when crypto.secret is false; so does this.
+  const encryptionKinds = (['crypto', 'encryption', 'cryptoAdapter'] as const).filter((k) => o[k] !== undefined && o[k] !== null);
+  if (encryptionKinds.length > 1) issues.push({ path: `/${encryptionKinds[1]}`, message: `give one of crypto, encryption or cryptoAdapter, not ${encryptionKinds.join(' and ')}` });
+  if (isPlainObject(o.crypto) && (o.crypto.secret as unknown) === true) issues.push({ path: '/crypto/secret', message: 'expected a string, a list of strings, or false (no encryption), found boolean true' });
+  const kruptein = isPlainObject(o.crypto) && o.crypto.secret !== false ? (o.crypto as CryptoOptions) : undefined;
+  if (kruptein && issues.length === 0) {
+    const problem = krupteinProblem(kruptein);
+    if (problem) issues.push({ path: '/crypto', message: `kruptein cannot encrypt and decrypt with these options (algorithm ${JSON.stringify(kruptein.algorithm ?? KRUPTEIN_DEFAULTS.algorithm)}, hashing ${JSON.stringify(kruptein.hashing ?? KRUPTEIN_DEFAULTS.hashing)}, encodeas ${JSON.stringify(kruptein.encodeas ?? KRUPTEIN_DEFAULTS.encodeas)}): ${problem}` });
+  }
   if (o.mongoUrl !== undefined && o.url !== undefined && o.mongoUrl !== o.url) issues.push({ path: '/url', message: 'conflicts with mongoUrl (url is its alias): give one of them' });
   if (o.collection !== undefined && o.collectionName !== undefined && o.collection !== o.collectionName) {
     issues.push({ path: '/collection', message: 'conflicts with collectionName (collection is its alias): give one of them' });
@@ -296,7 +306,14 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
         Object.entries({ w: wcSource.w, journal: wcSource.j, wtimeoutMS: wcSource.wtimeoutMS ?? wcSource.wtimeout }).filter(([, v]) => v !== undefined),
       )
     : undefined;
-  const cryptoOpt = o.cryptoAdapter ?? o.crypto;
+  const adapter = o.cryptoAdapter ?? (isCryptoAdapter(o.crypto) ? o.crypto : undefined);
+  let crypto: NormalizedOptions['crypto'];
+  if (adapter) crypto = { kind: 'adapter', adapter };
+  else if (o.encryption) crypto = { kind: 'aes-gcm', secrets: ([] as string[]).concat(o.encryption.secret) };
+  else if (kruptein) {
+    const { secret, ...rest } = kruptein;
+    crypto = { kind: 'kruptein', secrets: ([] as string[]).concat(secret as string | string[]), options: { ...KRUPTEIN_DEFAULTS, ...rest } };
+  }
 
   return {
     connection: connectionSpec(o, kinds[0]),
@@ -311,7 +328,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     fallbackMemory: o.fallbackMemory ?? false,
     writeConcern: writeConcern && Object.keys(writeConcern).length ? writeConcern : undefined,
     timestamps: o.timestamps ?? false,
-    crypto: !cryptoOpt ? undefined : isCryptoAdapter(cryptoOpt) ? { adapter: cryptoOpt } : { secrets: ([] as string[]).concat(cryptoOpt.secret) },
+    crypto,
     hashIdsSecret: o.hashIds?.secret,
     operationTimeoutMS: o.operationTimeoutMS ?? 10_000,
     onCorruptSession: o.onCorruptSession ?? 'error',

@@ -134,12 +134,9 @@ const corrupt: Array<[string, Record<string, unknown>, { crypto?: boolean }?]> =
   ['session is null', { session: null }],
   ['session is a boolean', { session: true }],
   ['session missing', { expires: new Date(Date.now() + 60_000) }],
-  ['session JSON has no cookie', { session: JSON.stringify({ who: MARK }) }],
-  ['session JSON cookie is a string', { session: JSON.stringify({ cookie: MARK }) }],
   ['session JSON is an array', { session: JSON.stringify([{ cookie: {} }, MARK]) }],
   ['session JSON is a string', { session: JSON.stringify(MARK) }],
   ['session JSON is null', { session: 'null' }],
-  ['session sub-document without cookie', { session: { who: MARK } }],
   ['expires is a string', { session: JSON.stringify({ cookie: {}, who: MARK }), expires: 'tomorrow' }],
   ['expires is a number', { session: JSON.stringify({ cookie: {}, who: MARK }), expires: Date.now() + 60_000 }],
   ['expires is null', { session: JSON.stringify({ cookie: {}, who: MARK }), expires: null }],
@@ -147,11 +144,15 @@ const corrupt: Array<[string, Record<string, unknown>, { crypto?: boolean }?]> =
   ['ciphertext that fails to decrypt', { session: `cm1:${Buffer.from(`${MARK}-not-a-real-ciphertext-at-all`).toString('base64')}` }, { crypto: true }],
   ['plaintext where ciphertext is expected', { session: JSON.stringify({ cookie: {}, who: MARK }) }, { crypto: true }],
   ['ciphertext too short', { session: 'cm1:AAAA' }, { crypto: true }],
+  ['a sub-document where ciphertext is expected', { session: { cookie: {}, who: MARK } }, { crypto: true }],
+  ['kruptein-looking base64 that is not kruptein', { session: Buffer.from(`${MARK}-not-asn1`).toString('base64') }, { crypto: true }],
+  ['an empty string where ciphertext is expected', { session: '' }, { crypto: true }],
 ];
+// (A session without a cookie is not corrupt: connect-mongo 6 stores and returns it; test/differential-codec.test.ts.)
 
 test(`${corrupt.length} corrupt stored documents: get() fails with SessionCorruptError (default), no session data in messages`, async () => {
   const plain = storeOf();
-  const crypted = storeOf({ crypto: { secret: 'bad-input-crypto-secret' } });
+  const crypted = storeOf({ encryption: { secret: 'bad-input-crypto-secret' } });
   for (const [i, [label, fields, o]] of corrupt.entries()) {
     const sid = `corrupt-${i}-SIDMARK`;
     await raw.deleteMany({ _id: sid });
@@ -180,7 +181,7 @@ test(`${corrupt.length} corrupt stored documents: get() fails with SessionCorrup
 
 test(`the same ${corrupt.length} documents with onCorruptSession: 'ignore' → null and one 'corrupt' event each`, async () => {
   const plain = storeOf({ onCorruptSession: 'ignore' });
-  const crypted = storeOf({ onCorruptSession: 'ignore', crypto: { secret: 'bad-input-crypto-secret' } });
+  const crypted = storeOf({ onCorruptSession: 'ignore', encryption: { secret: 'bad-input-crypto-secret' } });
   const seen: Error[] = [];
   plain.on('corrupt', (e) => seen.push(e));
   crypted.on('corrupt', (e) => seen.push(e));
@@ -233,11 +234,12 @@ test('sessions that cannot be serialized fail set() with a clear error and leave
     ['a BigInt', sessionOf({ n: 10n, who: MARK })],
     ['a toJSON that throws', sessionOf({ who: { toJSON() { throw new Error('nope'); } } })],
   ];
-  for (const opts of [{}, { crypto: { secret: 'bad-input-crypto-secret' } }, { stringify: false }]) {
+  for (const opts of [{}, { crypto: { secret: 'bad-input-crypto-secret' } }, { encryption: { secret: 'bad-input-crypto-secret' } }, { stringify: false }]) {
     const store = storeOf(opts);
     const kind = JSON.stringify(opts);
     for (const [label, session] of cases) {
       if (label === 'a BigInt' && 'stringify' in opts) continue; // BSON stores a BigInt (as a 64-bit integer)
+      if (label === 'a toJSON that throws' && 'stringify' in opts) continue; // BSON never calls toJSON (only the cookie's, as connect-mongo 6)
       const sid = `unserializable-${label}`;
       await store.set(sid, sessionOf({ kept: 'original' }));
       const err = await store.set(sid, session as never).then(

@@ -106,7 +106,7 @@ test('validate: 1 for an invalid file, every problem with its path, the secret n
     mongoUrl: `mongodb://app:${FAKE}@127.0.0.1:27017/app`,
     touchafter: 60,
     ttl: '2 weeks',
-    crypto: { secret: ['short', FAKE] },
+    encryption: { secret: ['short', FAKE] },
     env: { production: { autoRemove: 'never', url: `http://app:${FAKE}@x` } },
   });
   const human = await run(['validate', bad]);
@@ -117,7 +117,7 @@ test('validate: 1 for an invalid file, every problem with its path, the secret n
       `✗ ${bad}: 5 problems`,
       '  /touchafter  unknown option "touchafter" — did you mean "touchAfter"?',
       '  /ttl  expected a number, found the string "2 weeks"',
-      '  /crypto/secret/0  expected at least 8 characters, found 5',
+      '  /encryption/secret/0  expected at least 8 characters, found 5',
       '  /env/production/url  expected a connection string starting with mongodb:// or mongodb+srv://, found "http://app:****@x"',
       '  /env/production/autoRemove  expected one of "native", "interval", "disabled", found the string "never"',
     ].join('\n'),
@@ -129,7 +129,7 @@ test('validate: 1 for an invalid file, every problem with its path, the secret n
   assert.is(out.file, bad);
   assert.equal(
     out.issues.map((i: { path: string }) => i.path),
-    ['/touchafter', '/ttl', '/crypto/secret/0', '/env/production/url', '/env/production/autoRemove'],
+    ['/touchafter', '/ttl', '/encryption/secret/0', '/env/production/url', '/env/production/autoRemove'],
   );
   for (const r of [human, json]) {
     assert.not.ok((r.stdout + r.stderr).includes(FAKE), 'the password never appears');

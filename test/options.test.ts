@@ -64,14 +64,15 @@ test('one message per problem: w: 0 says why it is refused; a oneOf reports the 
   assert.equal(issuesOf({ writeOperationOptions: { w: 0 } }), [
     { path: '/writeOperationOptions/w', message: 'w: 0 (unacknowledged writes) is refused: a session store must know its writes landed; use w: 1 or "majority"' },
   ]);
-  assert.equal(issuesOf({ crypto: { secret: 'short' } }), [{ path: '/crypto/secret', message: 'expected at least 8 characters, found 5' }]);
-  assert.equal(issuesOf({ crypto: { secret: 42 } }), [{ path: '/crypto/secret', message: 'expected a string or an array, found "****"' }]); // a secret's value never shows, whatever it is
+  assert.equal(issuesOf({ encryption: { secret: 'short' } }), [{ path: '/encryption/secret', message: 'expected at least 8 characters, found 5' }]);
+  assert.equal(issuesOf({ encryption: { secret: 42 } }), [{ path: '/encryption/secret', message: 'expected a string or an array, found "****"' }]); // a secret's value never shows, whatever it is
+  assert.equal(issuesOf({ crypto: { secret: 42 } }), [{ path: '/crypto/secret', message: 'expected a string or an array or a boolean, found "****"' }]);
 });
 
 test('every problem is reported at once, and secrets never appear in messages', () => {
   const url = 'mongodb://admin:hunter2-secret@127.0.0.1:1/db';
   try {
-    new MongoStore({ mongoUrl: url, ttl: -5, crypto: { secret: 'tiny' }, hashIds: { secret: 'x' }, autoRemove: 'sometimes' } as any);
+    new MongoStore({ mongoUrl: url, ttl: -5, encryption: { secret: 'tiny' }, hashIds: { secret: 'x' }, autoRemove: 'sometimes' } as any);
     assert.unreachable();
   } catch (e) {
     const err = e as OptionsError;

@@ -143,9 +143,9 @@ async function expectCorrupt(store: MongoStore, sid: string, label: string) {
   assert.not.match(err.message, sid);
 }
 
-test('crypto: the payload is not readable at rest; flipped bytes (IV, tag, body), truncation, swaps, wrong secret all fail authentication', async () => {
+test('encryption: the payload is not readable at rest; flipped bytes (IV, tag, body), truncation, swaps, wrong secret all fail authentication', async () => {
   await raw.deleteMany({});
-  const store = storeOf({ crypto: { secret: K1 } });
+  const store = storeOf({ encryption: { secret: K1 } });
   const put = async (sid: string) => store.set(sid, sessionOf({ who: `${MARK}-${sid}` }));
   await put('sess-alpha');
   await put('sess-bravo');
@@ -187,10 +187,10 @@ test('crypto: the payload is not readable at rest; flipped bytes (IV, tag, body)
 
   // Wrong secret.
   await put('sess-charlie');
-  await expectCorrupt(storeOf({ crypto: { secret: K2 } }), 'sess-charlie', 'the wrong secret');
+  await expectCorrupt(storeOf({ encryption: { secret: K2 } }), 'sess-charlie', 'the wrong secret');
   cases++;
   // With onCorruptSession: 'ignore', a tampered session is simply absent (and reported).
-  const lenient = storeOf({ crypto: { secret: K1 }, onCorruptSession: 'ignore' });
+  const lenient = storeOf({ encryption: { secret: K1 }, onCorruptSession: 'ignore' });
   const reported: Error[] = [];
   lenient.on('corrupt', (e) => reported.push(e));
   assert.is(await lenient.get('sess-alpha'), null);
@@ -200,15 +200,15 @@ test('crypto: the payload is not readable at rest; flipped bytes (IV, tag, body)
   await store.close();
 });
 
-test('crypto key rotation: secret [new, old] reads old sessions and writes with the new key', async () => {
+test('encryption key rotation: secret [new, old] reads old sessions and writes with the new key', async () => {
   await raw.deleteMany({});
-  const old = storeOf({ crypto: { secret: K1 } });
+  const old = storeOf({ encryption: { secret: K1 } });
   await old.set('rot', sessionOf({ who: 'old-key' }));
-  const rotated = storeOf({ crypto: { secret: [K2, K1] } });
+  const rotated = storeOf({ encryption: { secret: [K2, K1] } });
   assert.is(((await rotated.get('rot')) as { who?: string }).who, 'old-key');
   await rotated.set('rot', sessionOf({ who: 'new-key' }));
   // Written with K2: a K2-only store reads it, a K1-only store cannot.
-  assert.is(((await storeOf({ crypto: { secret: K2 } }).get('rot')) as { who?: string }).who, 'new-key');
+  assert.is(((await storeOf({ encryption: { secret: K2 } }).get('rot')) as { who?: string }).who, 'new-key');
   await expectCorrupt(old, 'rot', 'a session rewritten with the new key, read with only the old one');
   assert.equal(unhandled, []);
 });

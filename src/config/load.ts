@@ -431,6 +431,7 @@ export function describeResolved(loaded: LoadedConfig): Record<string, unknown> 
   out.timestamps = n.timestamps;
   if (o.crypto !== undefined) out.crypto = isPlainObject(o.crypto) ? o.crypto : '<crypto adapter from code>';
   if (o.cryptoAdapter !== undefined) out.crypto = '<crypto adapter from code>';
+  if (o.encryption !== undefined) out.encryption = o.encryption;
   if (o.hashIds !== undefined) out.hashIds = o.hashIds;
   out.operationTimeoutMS = n.operationTimeoutMS;
   out.onCorruptSession = n.onCorruptSession;
