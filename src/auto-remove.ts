@@ -53,7 +53,7 @@ export class AutoRemover {
   private async start(): Promise<AutoRemoveMode> {
     if (this.opts.mode === 'disabled') return 'disabled';
     if (this.opts.mode === 'interval') {
-      this.schedule(true);
+      this.schedule();
       return 'interval';
     }
     let col: Collection<SessionDocument>;
@@ -69,7 +69,7 @@ export class AutoRemover {
           const found = await findTtlIndex(col);
           if (found.state === 'ttl') return (this.mode = 'native');
           this.opts.warn(missingTtlIndexMessage(found, this.opts.intervalMs, `${col.dbName}.${col.collectionName}`), 'CONNECT_MONGO_TTL_MISSING');
-          this.schedule(true);
+          this.schedule();
           return (this.mode = 'interval');
         }
         await col.createIndex({ expires: 1 }, { expireAfterSeconds: 0, name: 'expires_1' });
@@ -83,7 +83,7 @@ export class AutoRemover {
               `expired sessions are removed every ${this.opts.intervalMs / 60_000} min instead (autoRemove: 'interval').`,
             'CONNECT_MONGO_TTL_FALLBACK',
           );
-          this.schedule(true);
+          this.schedule();
           return (this.mode = 'interval');
         }
         if (this.stopped) break;
@@ -112,27 +112,37 @@ export class AutoRemover {
     return this.running;
   }
 
-  /** ms from the last scheduling to the next removal (for tests and tools) */
+  /** the random delay the last tick drew before its removal (for tests and tools) */
   nextRunInMs?: number;
+  private pending?: NodeJS.Timeout;
 
   /**
-   * Many instances share one collection: the first run comes at a random point within the interval (not all at boot)
-   * and each later one after the interval ±20 %, so N instances' removals spread out instead of piling up.
+   * Many instances share one collection: a timer ticks every interval (setInterval, as connect-mongo 6, whose suite
+   * checks it) and each tick removes after a random delay of up to 40 % of the interval, so N instances' removals
+   * spread out instead of piling up, and none removes at boot. A tick while a removal is pending or running is
+   * skipped, so runs never overlap.
    */
-  private schedule(first: boolean) {
-    if (this.stopped) return;
-    const ms = this.opts.intervalMs;
-    this.nextRunInMs = first ? Math.random() * ms : ms * (0.8 + 0.4 * Math.random());
-    // The next run is timed from the end of this one, so runs never overlap.
-    this.timer = setTimeout(() => {
-      void this.removeExpired().then(() => this.schedule(false));
-    }, this.nextRunInMs);
+  private schedule() {
+    if (this.stopped || this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.opts.intervalMs);
     this.timer.unref();
+  }
+
+  private tick() {
+    if (this.stopped || this.pending || this.running) return;
+    this.nextRunInMs = Math.random() * 0.4 * this.opts.intervalMs;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      void this.removeExpired();
+    }, this.nextRunInMs);
+    this.pending.unref();
   }
 
   stop() {
     this.stopped = true;
-    clearTimeout(this.timer);
+    clearInterval(this.timer);
+    this.timer = undefined;
+    clearTimeout(this.pending);
     this.wake?.();
   }
 }

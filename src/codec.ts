@@ -44,7 +44,8 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
   // connect-mongo 6's choice: either custom function switches to the object form for the one not given.
   const custom = !!(opts.serialize || opts.unserialize);
   const serialize: (s: S) => unknown = opts.serialize ?? (custom || !opts.stringify ? (s) => cookieAsJson(s as Record<string, unknown>) : (s) => JSON.stringify(s));
-  const unserialize: (v: any) => unknown = opts.unserialize ?? readStored;
+  // serialize alone: connect-mongo 6 reads the stored value back as it is (its `unit`), whatever it is.
+  const unserialize: (v: any) => unknown = opts.unserialize ?? (custom ? (v: unknown) => v : readStored);
 
   return {
     async encode(session, id) {
@@ -52,7 +53,8 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       try {
         payload = serialize(session);
       } catch (e) {
-        throw serializeError(e);
+        // The app's own serialize() failing is the app's error, passed on as it is (as connect-mongo 6 does).
+        throw opts.serialize ? e : serializeError(e);
       }
       if (typeof payload !== 'string' && (typeof payload !== 'object' || payload === null)) {
         throw new MongoStoreError('the session cannot be serialized: serialize() must return a string or an object', 'ERR_CONNECT_MONGO_SERIALIZE');
@@ -74,7 +76,8 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
           value = parseDecrypted(await cipher.decrypt(stored, id));
         }
         const session = unserialize(value);
-        if (!session || typeof session !== 'object' || Array.isArray(session)) throw new SessionCorruptError('the session is not an object');
+        // With functions of the app's own, what they answer is the app's business (connect-mongo 6 returns it as is).
+        if (!custom && (!session || typeof session !== 'object' || Array.isArray(session))) throw new SessionCorruptError('the session is not an object');
         return session as S;
       } catch (e) {
         if (e instanceof SessionCorruptError) throw e;

@@ -109,6 +109,8 @@ export class Connection extends EventEmitter {
 
   private watch(client: MongoClient) {
     this.client = client;
+    // A client-like object without events (a wrapper, a test double) still works; it just gives no connect/disconnect.
+    if (typeof client.on !== 'function') return;
     client.on('topologyDescriptionChanged', this.onTopology);
   }
 
@@ -125,7 +127,7 @@ export class Connection extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.client?.off('topologyDescriptionChanged', this.onTopology);
+    if (typeof this.client?.off === 'function') this.client.off('topologyDescriptionChanged', this.onTopology);
     if (this.owned && this.client) await this.client.close();
   }
 }

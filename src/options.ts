@@ -269,7 +269,8 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   if (o.cryptoAdapter !== undefined && !isCryptoAdapter(o.cryptoAdapter)) issues.push({ path: '/cryptoAdapter', message: 'expected an object with encrypt and decrypt functions' });
   // connect-mongo 6 refuses crypto with cryptoAdapter even when crypto.secret is false; so does this.
   const encryptionKinds = (['crypto', 'encryption', 'cryptoAdapter'] as const).filter((k) => o[k] !== undefined && o[k] !== null);
-  if (encryptionKinds.length > 1) issues.push({ path: `/${encryptionKinds[1]}`, message: `give one of crypto, encryption or cryptoAdapter, not ${encryptionKinds.join(' and ')}` });
+  // connect-mongo 6's words first ("Provide either the legacy crypto option or cryptoAdapter, not both").
+  if (encryptionKinds.length > 1) issues.push({ path: `/${encryptionKinds[1]}`, message: `Provide either the legacy crypto option or cryptoAdapter, not both: give one of crypto, encryption or cryptoAdapter, not ${encryptionKinds.join(' and ')}` });
   if (isPlainObject(o.crypto) && (o.crypto.secret as unknown) === true) issues.push({ path: '/crypto/secret', message: 'expected a string, a list of strings, or false (no encryption), found boolean true' });
   const kruptein = isPlainObject(o.crypto) && o.crypto.secret !== false ? (o.crypto as CryptoOptions) : undefined;
   if (kruptein && issues.length === 0) {

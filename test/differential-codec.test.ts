@@ -187,7 +187,7 @@ test('an encrypted database moved v6 → ours → v6 (and 5.1 → ours → 5.1) 
   }
 });
 
-test('deliberate differences: ours reads a stored value whichever stringify wrote it; refuses what connect-mongo 6 would hand express-session as a string', async () => {
+test('deliberate differences: ours reads a stored value whichever stringify wrote it; serialize alone answers what is stored, as connect-mongo 6', async () => {
   // connect-mongo 6 with stringify: true fails on a BSON sub-document (JSON.parse of an object); ours reads it.
   const p = pair('v6', { stringify: true }, { stringify: false });
   await call((cb) => p.old.set('bson', sample(), cb));
@@ -195,13 +195,18 @@ test('deliberate differences: ours reads a stored value whichever stringify wrot
   assert.is(((await oursTrue.get('bson')) as any).user, 'ada');
   const v6True = v6.default.create({ clientPromise: Promise.resolve(t.client), dbName: t.dbName, collectionName: p.collectionName, autoRemove: 'disabled' });
   await call((cb) => v6True.get('bson', cb)).then(() => assert.unreachable('connect-mongo 6 read it'), (e) => assert.instance(e, SyntaxError));
-  // serialize alone returning a string: connect-mongo 6's get answers that string (express-session then fails on it);
-  // ours answers a SessionCorruptError... unless it is a session's JSON, which ours parses.
+  // serialize alone returning a string: both answer the stored string as it is (connect-mongo 6's `unit`
+  // unserialize; express-session then reports the error), and the app's own serialize error passes through as is.
   const serialize = (s: any) => `v1|${JSON.stringify(s)}`;
   const q = pair('v6', { serialize }, { serialize });
   await call((cb) => q.old.set('str', sample(), cb));
-  assert.type(await call((cb) => q.old.get('str', cb)), 'string');
-  await q.ours.get('str').then(() => assert.unreachable(), (e) => assert.instance(e, SessionCorruptError));
+  const stored = await call((cb) => q.old.get('str', cb));
+  assert.type(stored, 'string');
+  assert.is(await q.ours.get('str'), stored);
+  const boom = new Error('serialize-fail');
+  const failing = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: p.collectionName, autoRemove: 'disabled', serialize: () => { throw boom; } });
+  assert.is(await failing.set('x', sample()).then(() => undefined, (e) => e), boom, "the app's serialize() error, not a wrapper");
+  await failing.close();
   await p.ours.close();
   await oursTrue.close();
   await q.ours.close();
