@@ -6,7 +6,7 @@
 import { distance } from 'fastest-levenshtein';
 import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import { validateStoreOptions, storeOptionNames, nestedOptionNames, type StoreOptions, type SchemaError } from '../generated';
-import { OptionsError, describeFound, type OptionIssue } from './errors';
+import { OptionsError, describeFound, hideFromInspection, type OptionIssue } from './errors';
 
 /**
  * A mongoose Connection, structurally (we never import mongoose). Loosely typed on purpose: mongoose bundles its own
@@ -292,7 +292,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     : undefined;
   const cryptoOpt = o.cryptoAdapter ?? o.crypto;
 
-  return {
+  const normalized: NormalizedOptions<S> = {
     connection: connectionSpec(o, kinds[0]),
     dbName: o.dbName,
     collectionName: o.collectionName ?? o.collection ?? 'sessions',
@@ -312,6 +312,9 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     unserialize: o.unserialize,
     transformId: o.transformId,
   };
+  // store.options is public: logging it shows the connection string masked and no secret.
+  hideFromInspection(normalized, [], () => normalized as unknown as Record<string, unknown>);
+  return normalized;
 }
 
 function connectionSpec(o: MongoStoreOptions<any>, kind: (typeof CONNECTION_KINDS)[number] | undefined): ConnectionSpec | undefined {

@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { cosmiconfig, cosmiconfigSync, type CosmiconfigResult } from 'cosmiconfig';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { validateStoreOptions } from '../../generated';
-import { MongoStoreError, OptionsError, SECRET_KEY, describeFound, isPlainObject, maskDeep, maskUrl, pointer, urlSecrets, type OptionIssue } from '../errors';
+import { MongoStoreError, OptionsError, describeFound, isPlainObject, isSecretPath, maskDeep, maskMessage, pointer, urlSecrets, type OptionIssue } from '../errors';
 import { CONNECTION_KINDS, normalizeOptions, schemaIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
 import { MongoStore } from '../store';
 import { deepMerge, pickEnvName, replacedBy, substituteVars, type Env } from './env';
@@ -216,9 +216,8 @@ function collectSecrets(value: unknown, path = '', out = new Set<string>()): Set
   if (typeof value === 'string') {
     // A ${VAR} reference is not a secret; the value it resolves to is collected after substitution.
     if (value.includes('${')) return out;
-    const inUrl = urlSecrets(value);
-    inUrl.forEach((x) => out.add(x));
-    if (!inUrl.length && path.split('/').some((seg) => SECRET_KEY.test(seg))) out.add(value);
+    urlSecrets(value).forEach((x) => out.add(x));
+    if (isSecretPath(path)) out.add(value);
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => collectSecrets(v, `${path}/${i}`, out));
   } else if (isPlainObject(value)) {
@@ -371,7 +370,7 @@ function driverIssue(url: string, mongoOptions: object, urlPath: string): Option
     new MongoClient(url, mongoOptions as MongoClientOptions);
     return undefined;
   } catch (e) {
-    const msg = String((e as Error)?.message ?? e).split('\n')[0].replace(/mongodb(\+srv)?:\/\/\S+/g, (u) => maskUrl(u));
+    const msg = maskMessage(String((e as Error)?.message ?? e).split('\n')[0]);
     const named = /option (\S+) is not supported|Expected (\S+) to be/i.exec(msg);
     const name = named?.[1] ?? named?.[2];
     const key = name ? Object.keys(mongoOptions).find((k) => k.toLowerCase() === name.toLowerCase()) : undefined;
