@@ -12,7 +12,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore, OptionsError } from '../src';
 import { normalizeOptions } from '../src/options';
-import { maskCredentials } from '../src/errors';
+import { maskCredentials, maskDeep } from '../src/errors';
 import { freePort, repoRoot } from './server';
 import { openTestDb, type TestDb } from './helpers';
 import { runCli } from './fixtures/cli-run';
@@ -106,6 +106,35 @@ test('maskCredentials: any user:password@, whatever the malformation; nothing el
   for (const [input, expected] of cases) assert.is(maskCredentials(input), expected, input);
 });
 
+test('maskDeep (print-config, debug): every value under a secret-bearing key, whatever its type; not a user name', () => {
+  const masked = maskDeep({
+    mongoUrl: ' mongodb://app:PwUrl@h/db',
+    crypto: { secret: ['Sec-One-0001', 12345678] },
+    hashIds: 'Sup3r-Hash-String',
+    mongoOptions: {
+      auth: { username: 'app', password: 'PwAuth' },
+      authMechanismProperties: { AWS_SESSION_TOKEN: 'Tok-123' },
+      autoEncryption: { kmsProviders: { local: { key: 'KmsKey-1' } }, bypassAutoEncryption: true },
+      tlsCertificateKeyFilePassword: 'PwTls',
+      appName: 'shop',
+    },
+    env: { production: { hashIds: { secret: 'Prod-Hash-0001' } } },
+  });
+  assert.equal(masked, {
+    mongoUrl: ' mongodb://app:****@h/db',
+    crypto: { secret: ['****', '****'] },
+    hashIds: '****',
+    mongoOptions: {
+      auth: { username: 'app', password: '****' },
+      authMechanismProperties: { AWS_SESSION_TOKEN: '****' },
+      autoEncryption: { kmsProviders: { local: { key: '****' } }, bypassAutoEncryption: true },
+      tlsCertificateKeyFilePassword: '****',
+      appName: 'shop',
+    },
+    env: { production: { hashIds: { secret: '****' } } },
+  });
+});
+
 test('connect-mongo validate: every malformed secret in a file is reported with its path and never shown (human and --json)', async () => {
   // One env block per case: every block is validated, so one file reports them all.
   const env: Record<string, unknown> = {};
@@ -166,6 +195,7 @@ async function inspectedSafely(store: MongoStore, PW: string, port: number) {
   assert.ok(internals.includes(PW), 'control: the client the store opened holds the password');
 
   const shown = {
+    'inspect (console.log)': inspect(store),
     'inspect depth 3': inspect(store, { depth: 3 }),
     'inspect depth Infinity': inspect(store, { depth: Infinity }),
     'inspect showHidden': inspect(store, { depth: Infinity, showHidden: true }),
