@@ -7,7 +7,7 @@ import { distance } from 'fastest-levenshtein';
 import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
 import type { SessionData } from 'express-session';
 import { validateStoreOptions, storeOptionNames, nestedOptionNames, type StoreOptions, type SchemaError } from '../generated';
-import { OptionsError, describeFound, isPlainObject, type OptionIssue } from './errors';
+import { OptionsError, describeFound, hideFromInspection, isPlainObject, pointer, type OptionIssue } from './errors';
 import { KRUPTEIN_DEFAULTS, krupteinProblem, type CryptoOptions } from './kruptein';
 
 /**
@@ -228,6 +228,82 @@ function checkWriteConcern(issues: OptionIssue[], path: string, wc: unknown) {
   }
 }
 
+/** Keys that would reach an object's prototype (or look like it) instead of naming an option. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Bounds on the options' shape: far above any real config, far below what would take time or stack to walk. */
+export const SHAPE_LIMITS = { depth: 32, values: 10_000, stringLength: 1 << 20 } as const;
+
+/**
+ * Problems with the shape of options before anything reads them: `__proto__` / `constructor` / `prototype` keys,
+ * cycles (a YAML anchor used inside itself), too deep, too many values (counted as expanded, so a YAML alias bomb
+ * stops here after SHAPE_LIMITS.values), and, with `inherited: 'refuse'`, options an object inherits through its
+ * prototype (a JS config's `__proto__: {…}`). Only plain objects and arrays are walked; clients, Buffers, Dates and
+ * functions are values. Stops at the first size problem, so its cost is bounded whatever the input.
+ */
+export function shapeIssues(value: unknown, opts: { inherited: 'refuse' | 'ignore' }): OptionIssue[] {
+  const issues: OptionIssue[] = [];
+  const ancestors = new Set<object>();
+  let values = 0;
+  const walk = (v: unknown, path: string, depth: number): boolean => {
+    if (++values > SHAPE_LIMITS.values) {
+      issues.push({ path: '/', message: `more than ${SHAPE_LIMITS.values} values (a YAML alias bomb?): a config holds a few dozen options` });
+      return false;
+    }
+    if (typeof v === 'string' && v.length > SHAPE_LIMITS.stringLength) {
+      issues.push({ path: path || '/', message: `a string of ${v.length} characters: longer than any option needs` });
+      return false;
+    }
+    if (!v || typeof v !== 'object') return true;
+    if (ancestors.has(v)) {
+      issues.push({ path: path || '/', message: 'refers to itself (a YAML anchor used inside its own value, or a cycle)' });
+      return false;
+    }
+    if (depth >= SHAPE_LIMITS.depth) {
+      issues.push({ path: path || '/', message: `nested more than ${SHAPE_LIMITS.depth} levels deep` });
+      return false;
+    }
+    const array = Array.isArray(v);
+    if (!array && !isPlainObject(v)) {
+      // A prototype that is a data object (no `constructor` of its own, unlike Buffer.prototype or a class's).
+      const proto = Object.getPrototypeOf(v);
+      if (opts.inherited === 'refuse' && proto && !Object.prototype.hasOwnProperty.call(proto, 'constructor')) {
+        const names: string[] = [];
+        for (const k in v) if (!Object.prototype.hasOwnProperty.call(v, k)) names.push(k);
+        issues.push({
+          path: path || '/',
+          message: `an object with a prototype of its own${names.length ? ` (inheriting ${names.slice(0, 5).join(', ')})` : ''}: inherited options are not read; write them on the object itself (no __proto__)`,
+        });
+      }
+      return true;
+    }
+    ancestors.add(v);
+    const keys = Object.keys(v);
+    for (const k of keys) {
+      const p = pointer(path, array ? Number(k) : k);
+      if (!array && FORBIDDEN_KEYS.has(k)) {
+        issues.push({ path: p, message: `the key ${JSON.stringify(k)} is refused: it would reach an object's prototype, not set an option` });
+        continue;
+      }
+      if (!walk((v as Record<string, unknown>)[k], p, depth + 1)) return false;
+    }
+    ancestors.delete(v);
+    return true;
+  };
+  walk(value, '', 0);
+  return issues;
+}
+
+/**
+ * An options object as one flat object of its own: every enumerable option, inherited ones included (so that
+ * `Object.create({ ttl: 'abc' })` is validated like `{ ttl: 'abc' }`, never read unvalidated), read once.
+ */
+function flatten(input: object): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const k in input) Object.defineProperty(out, k, { value: (input as Record<string, unknown>)[k], enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
 /**
  * Validates options from code or a config file and applies every default. Throws an OptionsError listing every
  * problem (JSON path, expected, found); `source` names the file in messages.
@@ -236,13 +312,14 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   if (!input || typeof input !== 'object' || Array.isArray(input)) {
     throw new OptionsError([{ path: '/', message: `expected an options object, found ${describeFound(input)}` }], source);
   }
-  const issues: OptionIssue[] = [];
-  const o = input as MongoStoreOptions<S> & Record<string, unknown>;
+  const o = flatten(input) as MongoStoreOptions<S> & Record<string, unknown>;
+  const issues: OptionIssue[] = shapeIssues(o, { inherited: 'ignore' });
+  if (issues.some((i) => !/^the key /.test(i.message))) throw new OptionsError(issues, source);
 
   // The JSON-expressible part, checked by the generated validator.
   const json: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
-    if (v === undefined || (CODE_ONLY as readonly string[]).includes(k)) continue;
+    if (v === undefined || (CODE_ONLY as readonly string[]).includes(k) || FORBIDDEN_KEYS.has(k)) continue;
     if (k === 'crypto' && isCryptoAdapter(v)) continue;
     if (k === 'env') {
       issues.push({ path: '/env', message: 'per-environment blocks belong in a config file (createStoreFromConfig); in code, pick the options yourself' });
@@ -316,7 +393,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     crypto = { kind: 'kruptein', secrets: ([] as string[]).concat(secret as string | string[]), options: { ...KRUPTEIN_DEFAULTS, ...rest } };
   }
 
-  return {
+  const normalized: NormalizedOptions<S> = {
     connection: connectionSpec(o, kinds[0]),
     dbName: o.dbName,
     collectionName: o.collectionName ?? o.collection ?? 'sessions',
@@ -337,6 +414,9 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     unserialize: o.unserialize,
     transformId: o.transformId,
   };
+  // store.options is public: logging it shows the connection string masked and no secret.
+  hideFromInspection(normalized, [], () => normalized as unknown as Record<string, unknown>);
+  return normalized;
 }
 
 function connectionSpec(o: MongoStoreOptions<any>, kind: (typeof CONNECTION_KINDS)[number] | undefined): ConnectionSpec | undefined {

@@ -6,7 +6,7 @@ import { Store, type SessionData } from 'express-session';
 import { BSON, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type Collection, type UpdateFilter } from 'mongodb';
 import { validateSessionDocument, type SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
-import { MongoStoreError, SessionCorruptError, describeFound } from './errors';
+import { MongoStoreError, SessionCorruptError, describeFound, hideFromInspection } from './errors';
 import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, type Codec } from './codec';
@@ -99,6 +99,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       writeConcern: opts.writeConcern,
       warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
     });
+    // Logging a store (util.inspect at any depth, JSON) must not reach the client and its connection string.
+    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageIdOf'], () => ({ options: this.options }));
   }
 
   /** Resolves when the collection is reachable and the expiry mode is settled (native, or its fallback). */

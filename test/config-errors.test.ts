@@ -144,7 +144,7 @@ const EXPECTED: Record<string, [string, string][]> = {
   "variable: missing in the selected block": [["/env/production/hashIds/secret","environment variable CFGERR_HASH is not set and ${CFGERR_HASH} has no default (set it, or write ${CFGERR_HASH:-default})"]],
   "variable: invalid name": [["/mongoUrl","invalid variable reference ${1URI}: expected ${NAME} or ${NAME:-default} with NAME of letters, digits and _"]],
   "variable: unterminated": [["/mongoUrl","unterminated variable reference \"${\" (write \"$${\" for a literal \"${\")"]],
-  "variable: value not a connection string": [["/mongoUrl","expected a connection string starting with mongodb:// or mongodb+srv://, found \"mysql://root:****@db/app\""]],
+  "variable: value not a connection string": [["/mongoUrl","expected a connection string starting with mongodb:// or mongodb+srv://, found \"mysql://root:****@db/app\" (from ${CFGERR_URI})"]],
   "invalid JSON: trailing comma": [["/","invalid JSON at line 4, column 1: Expected double-quoted property name"]],
   "invalid JSON: missing comma after the password line": [["/","invalid JSON at line 3, column 3: Expected ',' or '}' after property value"]],
   "invalid JSON: truncated": [["/","invalid JSON at line 3, column 1: Expected double-quoted property name"]],

@@ -235,7 +235,7 @@ test('variables are filled before validation: a bad value from the environment i
   const file = join(tmp, 'vars-bad.json');
   writeFileSync(file, JSON.stringify({ mongoUrl: '${CFG_URI}', ttl: 60 }));
   const e = await rejects(loadConfig({ configPath: file, env: { CFG_URI: 'http://user:Pw-From-Env-77@example.com' } }));
-  assert.equal(e.issues, [{ path: '/mongoUrl', message: 'expected a connection string starting with mongodb:// or mongodb+srv://, found "http://user:****@example.com"' }]);
+  assert.equal(e.issues, [{ path: '/mongoUrl', message: 'expected a connection string starting with mongodb:// or mongodb+srv://, found "http://user:****@example.com" (from ${CFG_URI})' }]);
   assert.not.match(e.message, 'Pw-From-Env-77');
 });
 

@@ -12,10 +12,10 @@ import { resolve } from 'node:path';
 import { cosmiconfig, cosmiconfigSync, type CosmiconfigResult } from 'cosmiconfig';
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { validateStoreOptions } from '../../generated';
-import { MongoStoreError, OptionsError, SECRET_KEY, describeFound, isPlainObject, maskDeep, maskUrl, pointer, urlSecrets, type OptionIssue } from '../errors';
-import { CONNECTION_KINDS, normalizeOptions, schemaIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
+import { MongoStoreError, OptionsError, describeFound, isPlainObject, isSecretPath, maskDeep, maskMessage, pointer, urlSecrets, type OptionIssue } from '../errors';
+import { CONNECTION_KINDS, normalizeOptions, schemaIssues, shapeIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
 import { MongoStore } from '../store';
-import { deepMerge, pickEnvName, replacedBy, substituteVars, type Env } from './env';
+import { deepMerge, pickEnvName, replacedBy, substituteVars, type Env, type VarSource } from './env';
 import { ConfigParseError, asyncLoaders, syncLoaders } from './parse';
 
 export const MODULE_NAME = 'connect-mongo';
@@ -192,12 +192,52 @@ function under(prefix: string, issues: OptionIssue[]): OptionIssue[] {
 }
 
 /** Schema validation of one layer (the base or one env block), with the masking that its own paths give. */
-function validateLayer(layer: Record<string, unknown>, skip: Set<string>): OptionIssue[] {
+function validateLayer(layer: Record<string, unknown>, skip: Set<string>, whole: Map<string, VarSource>): OptionIssue[] {
   const data = { ...layer };
   delete data.env; // checked by the caller (nested env blocks are refused; the base's are validated one by one)
   if (validateStoreOptions(data)) return [];
-  const issues = schemaIssues(validateStoreOptions.errors, data).filter((i) => !skip.has(i.path));
-  return issues;
+  // A value that came from a variable says which one (its value is shown only where it is no secret).
+  return schemaIssues(validateStoreOptions.errors, data)
+    .filter((i) => !skip.has(i.path))
+    .map((i) => {
+      const src = whole.get(i.path);
+      return src ? { path: i.path, message: `${i.message} (${src.fromDefault ? 'the default of ' : 'from '}\${${src.name}})` } : i;
+    });
+}
+
+const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const FAMILY: Record<string, string[]> = { number: ['number', 'integer'], boolean: ['boolean'] };
+
+/**
+ * Environment variables are strings: a value that was one whole `${VAR}` reference takes the number or boolean the
+ * schema wants at its place ("${SESSION_TTL:-3600}" → 3600). It stays a string where the schema wants no number or
+ * boolean (a collection named "123"), and in mongoOptions, whose strings the driver parses itself. Mutates `layer`;
+ * `whole` is keyed by paths under `prefix`, and is re-keyed here to the layer's own paths.
+ */
+function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSource>, prefix: string): Map<string, VarSource> {
+  const own = new Map<string, VarSource>();
+  for (const [p, src] of whole) {
+    const rel = p.slice(prefix.length) || '/';
+    own.set(rel, src);
+    const segs = rel.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (!segs.length || segs[0] === 'mongoOptions' || segs[0] === '$schema') continue;
+    const parent = segs.slice(0, -1).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), layer) as Record<string, unknown> | undefined;
+    const key = segs[segs.length - 1];
+    const text = parent && typeof parent === 'object' ? parent[key] : undefined;
+    if (typeof text !== 'string') continue;
+    const t = text.trim();
+    const value = NUMERIC.test(t) ? Number(t) : t === 'true' ? true : t === 'false' ? false : undefined;
+    if (value === undefined) continue;
+    parent![key] = value;
+    const data = { ...layer };
+    delete data.env;
+    if (validateStoreOptions(data)) continue;
+    // Keep it when the schema wants this kind of value here (a range error is then the right message), else undo.
+    const typeErrors = (validateStoreOptions.errors ?? []).filter((e) => e.instancePath === rel && e.keyword === 'type');
+    const wanted = typeErrors.flatMap((e) => ([] as string[]).concat(e.params.type));
+    if (typeErrors.length && !wanted.some((w) => FAMILY[typeof value].includes(w))) parent![key] = text;
+  }
+  return own;
 }
 
 /** Both names of an alias pair in one layer of a file is ambiguous even when equal: refused (code allows equal). */
@@ -216,9 +256,8 @@ function collectSecrets(value: unknown, path = '', out = new Set<string>()): Set
   if (typeof value === 'string') {
     // A ${VAR} reference is not a secret; the value it resolves to is collected after substitution.
     if (value.includes('${')) return out;
-    const inUrl = urlSecrets(value);
-    inUrl.forEach((x) => out.add(x));
-    if (!inUrl.length && path.split('/').some((seg) => SECRET_KEY.test(seg))) out.add(value);
+    urlSecrets(value).forEach((x) => out.add(x));
+    if (isSecretPath(path)) out.add(value);
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => collectSecrets(v, `${path}/${i}`, out));
   } else if (isPlainObject(value)) {
@@ -250,6 +289,10 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
   if (result.isEmpty || raw === undefined || raw === null) {
     throw new OptionsError([{ path: '/', message: 'the file is empty: expected an object of options, e.g. {"mongoUrl": "${MONGODB_URI}"}' }], filepath);
   }
+  // Before anything walks it: a YAML alias bomb or a self-referencing anchor must not take time or the stack, and a
+  // __proto__ key must not be dropped silently on the way.
+  const shape = shapeIssues(raw, { inherited: 'refuse' });
+  if (shape.length) throw new OptionsError(shape, filepath);
   const secrets = collectSecrets(raw);
   if (!isPlainObject(raw)) {
     throw new OptionsError(redact([{ path: '/', message: `expected an object of options, found ${describeFound(raw, '/')}` }], secrets), filepath);
@@ -283,15 +326,17 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
   void _env;
   const selectedRaw = envName !== undefined ? blocks[envName] : undefined;
   const base = substituteVars(baseRaw, env, '');
+  const baseWhole = coerceLayer(base.value, base.whole, '');
   issues.push(...base.issues, ...base.missing.filter((m) => !replacedBy(selectedRaw, m.path)));
   collectSecrets(base.value, '', secrets);
   const baseSkip = new Set([...base.unresolved, ...base.issues.map((i) => i.path)]);
-  issues.push(...validateLayer(base.value, baseSkip), ...aliasIssues(base.value));
+  issues.push(...validateLayer(base.value, baseSkip, baseWhole), ...aliasIssues(base.value));
 
   let selected: Record<string, unknown> | undefined;
   for (const [name, block] of Object.entries(blocks)) {
     const prefix = pointer('/env', name);
     const sub = substituteVars(block, env, prefix);
+    const subWhole = coerceLayer(sub.value, sub.whole, prefix);
     issues.push(...sub.issues);
     if (name === envName) {
       issues.push(...sub.missing);
@@ -299,7 +344,7 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
     }
     collectSecrets(sub.value, prefix, secrets);
     const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
-    issues.push(...under(prefix, [...validateLayer(sub.value, skip), ...aliasIssues(sub.value)]));
+    issues.push(...under(prefix, [...validateLayer(sub.value, skip, subWhole), ...aliasIssues(sub.value)]));
   }
   if (issues.length) throw new OptionsError(redact(issues, secrets), filepath);
 
@@ -371,7 +416,7 @@ function driverIssue(url: string, mongoOptions: object, urlPath: string): Option
     new MongoClient(url, mongoOptions as MongoClientOptions);
     return undefined;
   } catch (e) {
-    const msg = String((e as Error)?.message ?? e).split('\n')[0].replace(/mongodb(\+srv)?:\/\/\S+/g, (u) => maskUrl(u));
+    const msg = maskMessage(String((e as Error)?.message ?? e).split('\n')[0]);
     const named = /option (\S+) is not supported|Expected (\S+) to be/i.exec(msg);
     const name = named?.[1] ?? named?.[2];
     const key = name ? Object.keys(mongoOptions).find((k) => k.toLowerCase() === name.toLowerCase()) : undefined;

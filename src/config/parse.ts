@@ -18,6 +18,15 @@ export class ConfigParseError extends Error {
   }
 }
 
+/** A config holds a few options; a bigger file is a mistake (or an attack), refused before it is parsed. */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
+function checkSize(filepath: string, format: string, content: string) {
+  if (content.length > MAX_CONFIG_BYTES) {
+    throw new ConfigParseError(filepath, format, `the file has ${content.length} characters, more than a config needs (at most ${MAX_CONFIG_BYTES})`);
+  }
+}
+
 function lineColumn(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
   const lines = before.split('\n');
@@ -25,6 +34,7 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
 }
 
 export const loadJson: LoaderSync = (filepath, content) => {
+  checkSize(filepath, 'JSON', content);
   const text = content.replace(/^\uFEFF/, '');
   try {
     return JSON.parse(text);
@@ -43,6 +53,7 @@ export const loadJson: LoaderSync = (filepath, content) => {
 
 function yamlError(filepath: string, e: unknown): never {
   const err = e as { reason?: string; mark?: { line: number; column: number }; message?: string };
+  if (e instanceof RangeError) throw new ConfigParseError(filepath, 'YAML', 'nested too deeply to parse');
   if (err && typeof err.reason === 'string') {
     throw new ConfigParseError(filepath, 'YAML', err.reason, err.mark ? err.mark.line + 1 : undefined, err.mark ? err.mark.column + 1 : undefined);
   }
@@ -50,6 +61,7 @@ function yamlError(filepath: string, e: unknown): never {
 }
 
 export const loadYaml: LoaderSync = (filepath, content) => {
+  checkSize(filepath, 'YAML', content);
   try {
     return defaultLoadersSync['.yaml'](filepath, content);
   } catch (e) {
@@ -64,6 +76,7 @@ function jsError(filepath: string, e: unknown): never {
 }
 
 export const loadJs: Loader = async (filepath, content) => {
+  checkSize(filepath, 'JavaScript module', content);
   try {
     const mod = await defaultLoaders['.js'](filepath, content);
     return mod;
@@ -73,6 +86,7 @@ export const loadJs: Loader = async (filepath, content) => {
 };
 
 export const loadJsSync: LoaderSync = (filepath, content) => {
+  checkSize(filepath, 'JavaScript module', content);
   try {
     const mod = defaultLoadersSync['.js'](filepath, content);
     // require() of a transpiled ESM module gives { default }: take the default export like the async loader does.
