@@ -148,6 +148,10 @@ export interface StoreOptions {
     secret: string;
   };
   /**
+   * Where the store reads sessions (get, all, length, iteration), whatever the client's own read preference: 'primary' (the default) sees the store's own writes at once; a secondary may lag, so a session just saved (a log-in) may not be there yet.
+   */
+  readPreference?: 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
+  /**
    * Longest a store operation waits (including for an unreachable server) before it fails with a clear error. Also the server selection timeout of a client the store opens itself.
    */
   operationTimeoutMS?: number;

@@ -4,7 +4,7 @@
  * `connect` / `disconnect` (real loss and recovery of the server, never a single failed operation).
  */
 import { EventEmitter } from 'node:events';
-import { MongoClient, type Collection, type Db, type TopologyDescriptionChangedEvent } from 'mongodb';
+import { MongoClient, type Collection, type Db, type ReadPreferenceMode, type TopologyDescriptionChangedEvent } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import type { ConnectionSpec } from './options';
 import { MongoStoreError, maskUrl } from './errors';
@@ -15,6 +15,8 @@ export interface ConnectionOptions {
   collectionName: string;
   /** server selection timeout of a client we open ourselves */
   timeoutMS: number;
+  /** the store's own read preference: a user's client set to read secondaries must not make get miss a fresh log-in */
+  readPreference?: ReadPreferenceMode;
 }
 
 export class Connection extends EventEmitter {
@@ -40,7 +42,7 @@ export class Connection extends EventEmitter {
     this.db = this.resolveDb(spec);
     this.collection = this.db.then((db) => {
       if (this.closed) throw new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');
-      return db.collection<SessionDocument>(opts.collectionName);
+      return db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary' });
     });
     // Failures reach callers through their operations; never as an unhandled rejection.
     this.collection.catch((e) => debug('connection failed: %s', e?.message));

@@ -76,6 +76,7 @@ export interface NormalizedOptions<S = any> {
   crypto?: { kind: 'kruptein'; secrets: string[]; options: Omit<CryptoOptions, 'secret'> } | { kind: 'aes-gcm'; secrets: string[] } | { kind: 'adapter'; adapter: CryptoAdapter };
   hashIdsSecret?: string;
   operationTimeoutMS: number;
+  readPreference: 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
   onCorruptSession: 'error' | 'ignore';
   serialize?: (session: S) => unknown;
   unserialize?: (stored: any) => S;
@@ -409,6 +410,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     crypto,
     hashIdsSecret: o.hashIds?.secret,
     operationTimeoutMS: o.operationTimeoutMS ?? 10_000,
+    readPreference: o.readPreference ?? 'primary',
     onCorruptSession: o.onCorruptSession ?? 'error',
     serialize: o.serialize,
     unserialize: o.unserialize,

@@ -76,7 +76,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
 
   /** Everything the constructor builds (a method so that the classic factory's subclasses can share it). */
   protected setup(opts: NormalizedOptions<S>) {
-    this.connection = new Connection(opts.connection!, { dbName: opts.dbName, collectionName: opts.collectionName, timeoutMS: opts.operationTimeoutMS });
+    this.connection = new Connection(opts.connection!, { dbName: opts.dbName, collectionName: opts.collectionName, timeoutMS: opts.operationTimeoutMS, readPreference: opts.readPreference });
     this.connection.on('connect', () => {
       this.autoRemover.retryNow();
       this.emit('connect');

@@ -207,6 +207,7 @@ test('print-config: env merged, variables filled, defaults applied, secrets mask
     hashIds: { secret: '****' },
     operationTimeoutMS: 10000,
     onCorruptSession: 'error',
+    readPreference: 'primary',
   });
   const json = await run(['print-config', cfg, '--json'], { env });
   assert.is(json.code, 0);

@@ -479,6 +479,7 @@ export function describeResolved(loaded: LoadedConfig): Record<string, unknown> 
   if (o.encryption !== undefined) out.encryption = o.encryption;
   if (o.hashIds !== undefined) out.hashIds = o.hashIds;
   out.operationTimeoutMS = n.operationTimeoutMS;
+  out.readPreference = n.readPreference;
   out.onCorruptSession = n.onCorruptSession;
   for (const k of ['serialize', 'unserialize', 'transformId']) if (o[k] !== undefined) out[k] = '<function from code>';
   return maskDeep(out) as Record<string, unknown>;
