@@ -133,21 +133,14 @@ export class Connection extends EventEmitter {
         throw new MongoStoreError('the mongoose connection has no database', 'ERR_CONNECT_MONGO_OPTIONS');
       }
       this.waitingFor = 'the mongoose connection to open (mongoose.connect())';
-      await this.unlessClosed(
-        new Promise<void>((resolve) => {
-          const done = () => {
-            off();
-            resolve();
-          };
-          const off = () => {
-            for (const ev of ['connected', 'open']) (conn.off ?? conn.removeListener)?.call(conn, ev, done);
-            this.cleanups.delete(off);
-          };
-          conn.once!('connected', done);
-          conn.once!('open', done);
-          this.cleanups.add(off);
-        }),
-      );
+      const wait = whenOpen(conn);
+      this.cleanups.add(wait.cancel);
+      try {
+        await this.unlessClosed(wait.opened);
+      } finally {
+        this.cleanups.delete(wait.cancel);
+        wait.cancel();
+      }
     }
   }
 
@@ -227,15 +220,61 @@ export class Connection extends EventEmitter {
     this.emit(available ? 'connect' : 'disconnect');
   }
 
-  /** Stops listening and waiting; closes the client only when we opened it. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stops listening and waiting (operations still waiting for the connection fail with ERR_CONNECT_MONGO_CLOSED),
+   * lets `drain` finish (the operations already at the server), then closes the client only when we opened it.
+   * Idempotent.
+   */
+  async close(drain?: () => Promise<unknown>): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const cleanup of [...this.cleanups]) cleanup();
     this.cleanups.clear();
     this.client?.off('topologyDescriptionChanged', this.onTopology);
+    await drain?.();
     if (this.owned && this.client) await this.client.close();
   }
+}
+
+/**
+ * One pair of 'connected'/'open' listeners per mongoose connection, shared by every store waiting for it (twelve
+ * stores on a connection that is not open yet must not trip MaxListenersExceededWarning), removed when it fires
+ * or when the last waiting store gives up.
+ */
+const openWaits = new WeakMap<object, { opened: Promise<void>; users: number; off(): void }>();
+function whenOpen(conn: MongooseConnectionLike): { opened: Promise<void>; cancel(): void } {
+  let w = openWaits.get(conn);
+  if (!w) {
+    let fire!: () => void;
+    const opened = new Promise<void>((resolve) => (fire = resolve));
+    const done = () => {
+      entry.off();
+      fire();
+    };
+    const entry = {
+      opened,
+      users: 0,
+      off: () => {
+        for (const ev of ['connected', 'open']) (conn.off ?? conn.removeListener)?.call(conn, ev, done);
+        if (openWaits.get(conn) === entry) openWaits.delete(conn);
+      },
+    };
+    conn.once!('connected', done);
+    conn.once!('open', done);
+    openWaits.set(conn, entry);
+    w = entry;
+  }
+  const entry = w;
+  entry.users++;
+  let cancelled = false;
+  return {
+    opened: entry.opened,
+    cancel: () => {
+      if (cancelled) return;
+      cancelled = true;
+      if (--entry.users === 0) entry.off();
+    },
+  };
 }
 
 const closedError = () => new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');

@@ -278,9 +278,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     this.closing ??= (async () => {
       this.autoRemover.stop();
       // Operations already running finish first (each within operationTimeoutMS), so none meets a client closed
-      // under it (the driver's raw MongoExpiredSessionError / MongoPoolClosedError).
-      await Promise.allSettled([...this.inFlight]);
-      await this.connection.close();
+      // under it (the driver's raw MongoExpiredSessionError / MongoPoolClosedError); those still waiting for a
+      // connection that never came end now, with ERR_CONNECT_MONGO_CLOSED.
+      await this.connection.close(() => Promise.allSettled([...this.inFlight]));
       debug('closed');
     })();
     return answer(this.closing, callback);
