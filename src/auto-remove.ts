@@ -7,7 +7,7 @@
  */
 import type { Collection, WriteConcernSettings } from 'mongodb';
 import type { SessionDocument } from '../generated';
-import { isTtlRefusalFinal, permanentReason } from './driver-errors';
+import { isTtlRefusalFinal } from './driver-errors';
 import { debug } from './debug';
 
 export type AutoRemoveMode = 'native' | 'interval' | 'disabled';
@@ -20,7 +20,7 @@ export interface AutoRemoveOptions {
   warn(message: string, code: string): void;
   /** the server the collection lives on (host list), so that N stores on it warn once */
   serverKey?: () => string;
-  /** the store's error for a failure retrying cannot fix (refused credentials, unusable configuration) */
+  /** the store's error when the connection can never work (refused credentials, unusable configuration), else undefined */
   fatal?: (e: unknown) => Error | undefined;
 }
 
@@ -82,7 +82,7 @@ export class AutoRemover {
           this.schedule(true);
           return (this.mode = 'interval');
         }
-        const fatal = permanentReason(e) && this.opts.fatal?.(e);
+        const fatal = this.opts.fatal?.(e);
         if (fatal) throw fatal;
         debug('TTL index not created yet (%s); retrying in %d ms', (e as Error).message, delay);
         await new Promise<void>((resolve) => {

@@ -86,7 +86,9 @@ export class Connection extends EventEmitter {
         }
         debug('opening a client for %s', maskUrl(spec.url));
         this.watch(client);
-        void this.keepConnecting(client);
+        // Operations wait for the first attempt's answer: a refused login or an unusable configuration then fails
+        // each of them with the one clear error, never with the driver's raw error or a pool-cleared echo of it.
+        await this.keepConnecting(client);
         return client.db(dbName);
       }
       case 'client':
@@ -164,20 +166,33 @@ export class Connection extends EventEmitter {
    * monitoring reconnects by itself after any later outage. Refused credentials or an unusable configuration are
    * not retried: retrying a refused login locks accounts on real deployments, and neither heals by waiting.
    */
-  private async keepConnecting(client: MongoClient) {
+  private async keepConnecting(client: MongoClient): Promise<void> {
+    try {
+      await client.connect();
+    } catch (e) {
+      if (this.closed) return;
+      const reason = permanentReason(e, true);
+      if (reason) {
+        this.permanent(reason, e);
+        return; // the first attempt's answer: operations see `fatal`
+      }
+      debug('connecting failed (%s); retrying', (e as Error)?.message);
+      void this.retryConnecting(client);
+    }
+  }
+
+  private async retryConnecting(client: MongoClient) {
     for (let delay = 250; !this.closed; delay = Math.min(delay * 2, 2_000)) {
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.closed) return;
       try {
         await client.connect();
         return;
       } catch (e) {
         if (this.closed) return;
         const reason = permanentReason(e, true);
-        if (reason) {
-          this.permanent(reason, e);
-          return;
-        }
-        debug('connecting failed (%s); retrying in %d ms', (e as Error)?.message, delay);
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        if (reason) return void this.permanent(reason, e);
+        debug('connecting failed (%s); retrying in %d ms', (e as Error)?.message, Math.min(delay * 2, 2_000));
       }
     }
   }

@@ -64,8 +64,10 @@ const CONFIG_CODES = /^(ENOENT|EACCES|EISDIR|ERR_OSSL_.*|ERR_TLS_.*|ERR_SSL_.*|D
  * (missing credentials or an optional module; with `fromConnect`, also an invalid option, an unreadable TLS file, a
  * certificate the client refuses: errors that, from an operation, could be that operation's own).
  */
-export function permanentReason(e: unknown, fromConnect = false): 'auth' | 'config' | undefined {
+export function permanentReason(e: unknown, fromConnect = false, depth = 0): 'auth' | 'config' | undefined {
   const err = asError(e);
+  // Operations that shared the pool with the failed login get MongoPoolClearedError, its cause the real reason.
+  if (nameOf(e) === 'MongoPoolClearedError' && err.cause && depth < 3) return permanentReason(err.cause, fromConnect, depth + 1);
   const code = codeOf(e);
   if ((code !== undefined && AUTH_CODES.has(code) && isServerError(e)) || (err.codeName === 'AuthenticationFailed' && /^Mongo/.test(nameOf(e)))) return 'auth';
   if (CREDENTIAL_NAMES.test(nameOf(e))) return 'config';

@@ -101,7 +101,10 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       intervalMs: opts.autoRemoveIntervalMs,
       writeConcern: opts.writeConcern,
       serverKey: () => this.connection.serverKey,
-      fatal: (e) => this.connection.permanent(permanentReason(e)!, e),
+      fatal: (e) => {
+        const reason = permanentReason(e);
+        return this.connection.fatal ?? (reason ? this.connection.permanent(reason, e) : undefined);
+      },
       warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
     });
   }
@@ -293,7 +296,10 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     if (this.closing) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
     if (this.connection.fatal) return Promise.reject(this.connection.fatal);
     const ms = this.options.operationTimeoutMS;
-    const work = this.connection.collection.then(body);
+    const work = this.connection.collection.then((col) => {
+      if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
+      return body(col);
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -317,6 +323,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
 
   /** readableError, plus what only the store knows: a refused login or unusable configuration, a close() under way. */
   private readableError(e: unknown, name: string): unknown {
+    if (this.connection.fatal) return this.connection.fatal;
     const reason = permanentReason(e);
     if (reason) return this.connection.permanent(reason, e);
     return readableError(e, name, !!this.closing);
