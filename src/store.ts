@@ -46,7 +46,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private storageIdOf!: (sid: string) => string;
   private closing?: Promise<void>;
   /** operations running now: close() lets them finish (each is bounded by operationTimeoutMS) before the client goes */
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -283,7 +283,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       // Operations already running finish first (each within operationTimeoutMS), so none meets a client closed
       // under it (the driver's raw MongoExpiredSessionError / MongoPoolClosedError); those still waiting for a
       // connection that never came end now, with ERR_CONNECT_MONGO_CLOSED.
-      await this.connection.close(() => Promise.allSettled([...this.inFlight]));
+      await this.connection.close(() => Promise.allSettled([...(this.inFlight ?? [])]));
       debug('closed');
     })();
     return answer(this.closing, callback);
@@ -315,9 +315,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       })
       .finally(() => {
         clearTimeout(timer);
-        this.inFlight.delete(op);
+        this.inFlight?.delete(op);
       });
-    this.inFlight.add(op);
+    (this.inFlight ??= new Set()).add(op);
     return op;
   }
 
