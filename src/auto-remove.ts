@@ -1,11 +1,13 @@
 /**
  * Removal of expired sessions: a TTL index ('native'), an acknowledged deleteMany on a timer ('interval'), or
- * nothing ('disabled'). A server that refuses the TTL index (FerretDB: code 238; an existing index on `expires` with
- * other options: 85/86; no privilege: 13) falls back to 'interval' with one warning instead of breaking the store.
- * An unreachable server is retried, not given up on.
+ * nothing ('disabled'). A server that refuses the TTL index for good (FerretDB: code 238; an existing index on
+ * `expires` with other options: 85/86; no privilege: 13; see isTtlRefusalFinal) falls back to 'interval' with one
+ * warning per server and collection in the process instead of breaking the store. Anything else (an unreachable
+ * server, a stepdown, an interrupted build) is retried with backoff, not given up on.
  */
-import { MongoServerError, type Collection, type WriteConcernSettings } from 'mongodb';
+import type { Collection, WriteConcernSettings } from 'mongodb';
 import type { SessionDocument } from '../generated';
+import { isTtlRefusalFinal } from './driver-errors';
 import { debug } from './debug';
 import { findTtlIndex, missingTtlIndexMessage } from './setup';
 
@@ -19,7 +21,14 @@ export interface AutoRemoveOptions {
   writeConcern?: WriteConcernSettings;
   /** one clear warning when native falls back */
   warn(message: string, code: string): void;
+  /** the server the collection lives on (host list), so that N stores on it warn once */
+  serverKey?: () => string;
+  /** the store's error when the connection can never work (refused credentials, unusable configuration), else undefined */
+  fatal?: (e: unknown) => Error | undefined;
 }
+
+/** server + namespace of every TTL fallback already warned about in this process */
+const warnedFallback = new Set<string>();
 
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
@@ -30,7 +39,7 @@ export const expiredFilter = () => ({ expires: { $lt: new Date() } });
 export class AutoRemover {
   /** what is in force: 'pending' until the TTL index answer is known */
   mode: AutoRemoveMode | 'pending';
-  /** settles once the mode is decided (never rejects) */
+  /** settles once the mode is decided; rejects only when the connection can never work (opts.fatal) */
   readonly ready: Promise<AutoRemoveMode>;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
@@ -43,6 +52,7 @@ export class AutoRemover {
   ) {
     this.mode = opts.mode === 'native' ? 'pending' : opts.mode;
     this.ready = this.start();
+    this.ready.catch(() => {}); // handled by whoever awaits ready(); never an unhandled rejection
   }
 
   /** A server came back: retry a pending index build now rather than at the next backoff step. */
@@ -76,17 +86,15 @@ export class AutoRemover {
         debug('TTL index on expires is in place');
         return (this.mode = 'native');
       } catch (e) {
-        if (e instanceof MongoServerError) {
-          // The server answered no: it will keep answering no. Remove expired sessions ourselves.
-          this.opts.warn(
-            `connect-mongo: the server refused the TTL index on "expires" (code ${e.code}: ${e.message}); ` +
-              `expired sessions are removed every ${this.opts.intervalMs / 60_000} min instead (autoRemove: 'interval').`,
-            'CONNECT_MONGO_TTL_FALLBACK',
-          );
+        if (this.stopped) break;
+        if (isTtlRefusalFinal(e)) {
+          // The server answered a "never": it will keep answering no. Remove expired sessions ourselves.
+          this.warnOnce(col, e as Error & { code: number });
           this.schedule();
           return (this.mode = 'interval');
         }
-        if (this.stopped) break;
+        const fatal = this.opts.fatal?.(e);
+        if (fatal) throw fatal;
         debug('TTL index not created yet (%s); retrying in %d ms', (e as Error).message, delay);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, delay);
@@ -99,6 +107,18 @@ export class AutoRemover {
       }
     }
     return this.opts.mode;
+  }
+
+  /** The fallback warning, once per server and collection in this process (three stores on one server: one). */
+  private warnOnce(col: Collection<SessionDocument>, e: Error & { code: number }) {
+    const key = `${this.opts.serverKey?.() ?? 'unknown'}/${col.dbName}.${col.collectionName}`;
+    if (warnedFallback.has(key)) return debug('TTL index refused again (code %d); already warned for %s', e.code, key);
+    warnedFallback.add(key);
+    this.opts.warn(
+      `connect-mongo: the server refused the TTL index on "expires" (code ${e.code}: ${e.message}); ` +
+        `expired sessions are removed every ${this.opts.intervalMs / 60_000} min instead (autoRemove: 'interval').`,
+      'CONNECT_MONGO_TTL_FALLBACK',
+    );
   }
 
   /** One acknowledged deleteMany of expired sessions; never two at once. */

@@ -2,12 +2,16 @@
  * Any connection kind → one promise of the sessions collection. Knows whether the store owns the client (only a
  * client it opened from a URL is closed by close()), and turns the driver's topology events into the store's
  * `connect` / `disconnect` (real loss and recovery of the server, never a single failed operation).
+ *
+ * The client may come from another copy of `mongodb` than ours (mongoose's, an app's 5.x or 6.x): nothing here
+ * depends on its classes, only on the methods every major since 5 has.
  */
 import { EventEmitter } from 'node:events';
 import { MongoClient, type Collection, type Db, type ReadPreferenceMode, type TopologyDescriptionChangedEvent } from 'mongodb';
 import type { SessionDocument } from '../generated';
-import type { ConnectionSpec } from './options';
-import { MongoStoreError, maskUrl } from './errors';
+import type { ConnectionSpec, MongooseConnectionLike } from './options';
+import { MongoStoreError, maskUrl, urlSecrets } from './errors';
+import { permanentReason } from './driver-errors';
 import { debug } from './debug';
 
 export interface ConnectionOptions {
@@ -19,15 +23,26 @@ export interface ConnectionOptions {
   readPreference?: ReadPreferenceMode;
 }
 
+/** What a client offers us, whichever copy of the driver it comes from. */
+type AnyClient = Pick<MongoClient, 'db' | 'on' | 'off' | 'connect' | 'close'> & { options?: { hosts?: unknown[] } };
+
 export class Connection extends EventEmitter {
   /** true when the store opened the client (url) and so must close it */
   readonly owned: boolean;
   readonly collection: Promise<Collection<SessionDocument>>;
   /** The Db the sessions live in, once known. */
   readonly db: Promise<Db>;
-  private client?: MongoClient;
+  /** Set when connecting can never work (the server refused the credentials, or the configuration is unusable). */
+  fatal?: MongoStoreError;
+  /** What the collection is still waiting for (named in a timeout's message), until it is known. */
+  waitingFor?: string;
+  /** host list of the client, for "one warning per server" */
+  serverKey = 'unknown';
+  private client?: AnyClient;
   private available?: boolean;
   private closed = false;
+  /** listeners to remove and waits to end at close(), so nothing stays attached to the app's objects */
+  private readonly cleanups = new Set<() => void>();
   private readonly onTopology = (e: TopologyDescriptionChangedEvent) => {
     const d = e.newDescription;
     if (d.hasDataBearingServers) return this.track(true);
@@ -36,16 +51,26 @@ export class Connection extends EventEmitter {
     if ([...d.servers.values()].some((s) => s.error)) this.track(false);
   };
 
-  constructor(spec: ConnectionSpec, private readonly opts: ConnectionOptions) {
+  constructor(
+    private readonly spec: ConnectionSpec,
+    private readonly opts: ConnectionOptions,
+  ) {
     super();
     this.owned = spec.kind === 'url';
     this.db = this.resolveDb(spec);
     this.collection = this.db.then((db) => {
-      if (this.closed) throw new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');
-      return db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary' });
+      if (this.closed) throw closedError();
+      // Whatever the client's default, the store's writes are acknowledged: a client made with w: 0 (or `W=0` in its
+      // URL) gets w: 1 on this collection, so every insert/update/delete/createIndexes it sends says so.
+      const w = (db as { writeConcern?: { w?: unknown } }).writeConcern?.w;
+      const unacknowledged = w === 0 || w === '0';
+      return db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary', ...(unacknowledged ? { writeConcern: { w: 1 } } : {}) });
     });
-    // Failures reach callers through their operations; never as an unhandled rejection.
-    this.collection.catch((e) => debug('connection failed: %s', e?.message));
+    this.collection.then(
+      () => (this.waitingFor = undefined),
+      // Failures reach callers through their operations; never as an unhandled rejection.
+      (e) => debug('connection failed: %s', e?.message),
+    );
   }
 
   private async resolveDb(spec: ConnectionSpec): Promise<Db> {
@@ -55,34 +80,39 @@ export class Connection extends EventEmitter {
         // Not connect(): operations connect on demand, so a store built while the server is down still works later.
         // A 2 s heartbeat (driver default 10 s): with no traffic, only the heartbeat notices the server is back, and
         // express-session sends no traffic to a store that said `disconnect`.
-        const client = new MongoClient(spec.url, { serverSelectionTimeoutMS: this.opts.timeoutMS, heartbeatFrequencyMS: 2_000, ...spec.mongoOptions });
+        let client: MongoClient;
+        try {
+          client = new MongoClient(spec.url, { serverSelectionTimeoutMS: this.opts.timeoutMS, heartbeatFrequencyMS: 2_000, ...spec.mongoOptions });
+        } catch (e) {
+          throw this.permanent('config', e);
+        }
         debug('opening a client for %s', maskUrl(spec.url));
         this.watch(client);
-        void this.keepConnecting(client);
+        // Operations wait for the first attempt's answer: a refused login or an unusable configuration then fails
+        // each of them with the one clear error, never with the driver's raw error or a pool-cleared echo of it.
+        await this.keepConnecting(client);
         return client.db(dbName);
       }
       case 'client':
         this.watch(spec.client);
         return spec.client.db(dbName);
       case 'clientPromise': {
-        const client = await spec.promise;
+        this.waitingFor = 'the clientPromise to resolve';
+        const client = (await this.unlessClosed(spec.promise)) as AnyClient | undefined;
         if (typeof client?.db !== 'function') throw new MongoStoreError('clientPromise resolved to something that is not a MongoClient', 'ERR_CONNECT_MONGO_OPTIONS');
         this.watch(client);
-        return client.db(dbName);
+        return client.db(dbName) as Db;
       }
       case 'mongooseConnection': {
-        const conn = spec.connection;
-        // 1 = connected; anything else: wait for mongoose to finish (or fail) opening.
-        if (conn.readyState !== 1 && typeof conn.asPromise === 'function') await conn.asPromise();
-        const client = conn.getClient?.() as MongoClient | undefined;
+        const db = await this.mongooseDb(spec.connection);
+        const client = (db as { client?: AnyClient }).client;
         if (client) this.watch(client);
-        const db = dbName && client ? client.db(dbName) : (conn.db as Db | undefined);
-        if (!db) throw new MongoStoreError('the mongoose connection has no database yet', 'ERR_CONNECT_MONGO_OPTIONS');
-        return db;
+        return dbName && client ? (client.db(dbName) as Db) : db;
       }
       case 'db':
       case 'dbPromise': {
-        const db = spec.kind === 'db' ? spec.db : await spec.promise;
+        if (spec.kind === 'dbPromise') this.waitingFor = 'the dbPromise to resolve';
+        const db = spec.kind === 'db' ? spec.db : ((await this.unlessClosed(spec.promise)) as Db);
         if (typeof db?.collection !== 'function') throw new MongoStoreError('dbPromise resolved to something that is not a mongodb Db', 'ERR_CONNECT_MONGO_OPTIONS');
         if (db.client) this.watch(db.client);
         return dbName && dbName !== db.databaseName && db.client ? db.client.db(dbName) : db;
@@ -91,26 +121,110 @@ export class Connection extends EventEmitter {
   }
 
   /**
+   * The Db of a mongoose connection, once it has one. mongoose sets `db` when a connect succeeds; until then the
+   * connection may be opened later (mongoose.connect() after the store is built) or retried after a failed attempt
+   * (readyState 0 is not final), so wait for its 'connected' event rather than give up. Operations meanwhile fail
+   * after operationTimeoutMS, saying what they wait for.
+   */
+  private async mongooseDb(conn: MongooseConnectionLike): Promise<Db> {
+    for (;;) {
+      const db = conn.db as Db | undefined;
+      if (db && typeof db.collection === 'function') return db;
+      if (typeof conn.once !== 'function') {
+        // Not an event emitter: only its own promise can tell (a rejection is then final).
+        if (typeof conn.asPromise === 'function') await this.unlessClosed(conn.asPromise());
+        if (conn.db) continue;
+        throw new MongoStoreError('the mongoose connection has no database', 'ERR_CONNECT_MONGO_OPTIONS');
+      }
+      this.waitingFor = 'the mongoose connection to open (mongoose.connect())';
+      const wait = whenOpen(conn);
+      this.cleanups.add(wait.cancel);
+      try {
+        await this.unlessClosed(wait.opened);
+      } finally {
+        this.cleanups.delete(wait.cancel);
+        wait.cancel();
+      }
+    }
+  }
+
+  /** `p`, or a rejection as soon as the store closes (so a store closed while it waits leaves nothing behind). */
+  private unlessClosed<T>(p: Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(closedError());
+    return new Promise<T>((resolve, reject) => {
+      const onClose = () => reject(closedError());
+      this.cleanups.add(onClose);
+      Promise.resolve(p).then(
+        (v) => (this.cleanups.delete(onClose), resolve(v)),
+        (e) => (this.cleanups.delete(onClose), reject(e)),
+      );
+    });
+  }
+
+  /**
    * The driver closes a client's topology for good when its first connect fails, and its on-demand connect never
    * tries again (every later operation: "Topology is closed"), so a store created while the server is down would
    * stay dead. For a client we own we connect it ourselves and retry until it works; once connected, the driver's
-   * monitoring reconnects by itself after any later outage.
+   * monitoring reconnects by itself after any later outage. Refused credentials or an unusable configuration are
+   * not retried: retrying a refused login locks accounts on real deployments, and neither heals by waiting.
    */
-  private async keepConnecting(client: MongoClient) {
+  private async keepConnecting(client: MongoClient): Promise<void> {
+    try {
+      await client.connect();
+    } catch (e) {
+      if (this.closed) return;
+      const reason = permanentReason(e, true);
+      if (reason) {
+        this.permanent(reason, e);
+        return; // the first attempt's answer: operations see `fatal`
+      }
+      debug('connecting failed (%s); retrying', (e as Error)?.message);
+      void this.retryConnecting(client);
+    }
+  }
+
+  private async retryConnecting(client: MongoClient) {
     for (let delay = 250; !this.closed; delay = Math.min(delay * 2, 2_000)) {
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      if (this.closed) return;
       try {
         await client.connect();
         return;
       } catch (e) {
         if (this.closed) return;
-        debug('connecting failed (%s); retrying in %d ms', (e as Error)?.message, delay);
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        const reason = permanentReason(e, true);
+        if (reason) return void this.permanent(reason, e);
+        debug('connecting failed (%s); retrying in %d ms', (e as Error)?.message, Math.min(delay * 2, 2_000));
       }
     }
   }
 
-  private watch(client: MongoClient) {
+  /**
+   * A failure that retrying cannot fix, as one clear error. For a client we opened it is final: recorded (every
+   * later operation fails with it), and the client is closed so that nothing tries again. No raw driver error is
+   * attached: only its name, code and message, with the connection string's secrets removed.
+   */
+  permanent(reason: 'auth' | 'config', e: unknown): MongoStoreError {
+    if (this.fatal) return this.fatal;
+    const err = e as { name?: string; code?: unknown; codeName?: string; message?: string };
+    let detail = `${err?.name ?? 'Error'}${err?.codeName || err?.code !== undefined ? ` (${[err.codeName, err.code].filter((x) => x !== undefined).join(' ')})` : ''}: ${String(err?.message ?? e).split('\n')[0]}`;
+    if (this.spec.kind === 'url') for (const s of urlSecrets(this.spec.url)) if (s) detail = detail.split(s).join('****');
+    const error =
+      reason === 'auth'
+        ? new MongoStoreError(`connect-mongo: MongoDB refused the credentials (${detail}); the store does not retry a refused login (it would lock accounts): fix the user, password or authMechanism and restart`, 'ERR_CONNECT_MONGO_AUTH')
+        : new MongoStoreError(`connect-mongo: the connection cannot work as configured (${detail}); the store does not retry: fix the connection string or mongoOptions and restart`, 'ERR_CONNECT_MONGO_OPTIONS');
+    if (!this.owned) return error;
+    this.fatal = error;
+    debug('giving up on the connection: %s', error.message);
+    void this.client?.close().catch(() => {});
+    return error;
+  }
+
+  private watch(client: AnyClient) {
+    if (this.closed) return; // closed while a clientPromise/dbPromise/mongoose connection was pending: attach nothing
     this.client = client;
+    const hosts = client.options?.hosts;
+    if (Array.isArray(hosts) && hosts.length) this.serverKey = hosts.map(String).sort().join(',');
     // A client-like object without events (a wrapper, a test double) still works; it just gives no connect/disconnect.
     if (typeof client.on !== 'function') return;
     client.on('topologyDescriptionChanged', this.onTopology);
@@ -125,11 +239,61 @@ export class Connection extends EventEmitter {
     this.emit(available ? 'connect' : 'disconnect');
   }
 
-  /** Stops listening; closes the client only when we opened it. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stops listening and waiting (operations still waiting for the connection fail with ERR_CONNECT_MONGO_CLOSED),
+   * lets `drain` finish (the operations already at the server), then closes the client only when we opened it.
+   * Idempotent.
+   */
+  async close(drain?: () => Promise<unknown>): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const cleanup of [...this.cleanups]) cleanup();
+    this.cleanups.clear();
     if (typeof this.client?.off === 'function') this.client.off('topologyDescriptionChanged', this.onTopology);
+    await drain?.();
     if (this.owned && this.client) await this.client.close();
   }
 }
+
+/**
+ * One pair of 'connected'/'open' listeners per mongoose connection, shared by every store waiting for it (twelve
+ * stores on a connection that is not open yet must not trip MaxListenersExceededWarning), removed when it fires
+ * or when the last waiting store gives up.
+ */
+const openWaits = new WeakMap<object, { opened: Promise<void>; users: number; off(): void }>();
+function whenOpen(conn: MongooseConnectionLike): { opened: Promise<void>; cancel(): void } {
+  let w = openWaits.get(conn);
+  if (!w) {
+    let fire!: () => void;
+    const opened = new Promise<void>((resolve) => (fire = resolve));
+    const done = () => {
+      entry.off();
+      fire();
+    };
+    const entry = {
+      opened,
+      users: 0,
+      off: () => {
+        for (const ev of ['connected', 'open']) (conn.off ?? conn.removeListener)?.call(conn, ev, done);
+        if (openWaits.get(conn) === entry) openWaits.delete(conn);
+      },
+    };
+    conn.once!('connected', done);
+    conn.once!('open', done);
+    openWaits.set(conn, entry);
+    w = entry;
+  }
+  const entry = w;
+  entry.users++;
+  let cancelled = false;
+  return {
+    opened: entry.opened,
+    cancel: () => {
+      if (cancelled) return;
+      cancelled = true;
+      if (--entry.users === 0) entry.off();
+    },
+  };
+}
+
+const closedError = () => new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');

@@ -20,6 +20,9 @@ export interface MongooseConnectionLike {
   name?: string;
   getClient?(): unknown;
   asPromise?(): Promise<unknown>;
+  once?(event: string, listener: () => void): unknown;
+  off?(event: string, listener: () => void): unknown;
+  removeListener?(event: string, listener: () => void): unknown;
 }
 
 /** Bring-your-own encryption: both directions async, strings in and out. `context.id` is the stored _id. */
@@ -369,7 +372,7 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     issues.push(w);
   }
   const url = o.mongoUrl ?? o.url;
-  if (typeof url === 'string' && /[?&]w=0(&|$)/.test(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'w=0 (unacknowledged writes) in the connection string is refused; use w=1 or w=majority' });
+  if (typeof url === 'string' && /[?&]w=0(&|$)/i.test(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'w=0 (unacknowledged writes) in the connection string is refused; use w=1 or w=majority' });
 
   const kinds = CONNECTION_KINDS.filter((k) => o[k] !== undefined && o[k] !== null);
   if (kinds.length === 0 && !o.fallbackMemory && issues.length === 0) {

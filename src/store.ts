@@ -3,13 +3,14 @@
  * an optional callback; policy lives in the helpers it calls (options.ts, codec.ts, auto-remove.ts, connection.ts).
  */
 import { Store, type SessionData } from 'express-session';
-import { BSON, MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type Collection, type UpdateFilter } from 'mongodb';
+import { BSON, type Collection, type UpdateFilter } from 'mongodb';
 import { validateSessionDocument, type SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
 import { MongoStoreError, SessionCorruptError, describeFound, hideFromInspection } from './errors';
 import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, type Codec } from './codec';
+import { isClientClosed, isDuplicateKey, isNamespaceNotFound, isUnreachable, permanentReason } from './driver-errors';
 import { hmacId } from './crypto';
 import { debug, sidTag } from './debug';
 
@@ -23,7 +24,6 @@ export interface SessionEntry<S> {
   expires?: Date;
 }
 
-const DUPLICATE_KEY = 11000;
 const UPSERT_RETRIES = 5;
 
 /** Runs the promise; with a callback, answers through it (on the next tick, so a throwing callback stays its own). */
@@ -44,6 +44,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   protected codec!: Codec<S>;
   protected storageIdOf!: (sid: string) => string;
   private closing?: Promise<void>;
+  /** operations running now: close() lets them finish (each is bounded by operationTimeoutMS) before the client goes */
+  private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -97,6 +99,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       intervalMs: opts.autoRemoveIntervalMs,
       createIndexes: opts.createIndexes,
       writeConcern: opts.writeConcern,
+      serverKey: () => this.connection.serverKey,
+      fatal: (e) => {
+        const reason = permanentReason(e);
+        return this.connection.fatal ?? (reason ? this.connection.permanent(reason, e) : undefined);
+      },
       warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
     });
     // Logging a store (util.inspect at any depth, JSON) must not reach the client and its connection string.
@@ -184,7 +191,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       }).catch((e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
         // next(err) there (the app could only drop the connection). The next request's touch extends the expiry.
-        if (!(e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT')) throw e;
+        if (!(e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT')) throw e; // ours: readableError made it
         debug('touch %s not done: %s', sidTag(sid), e.message);
       }),
       callback,
@@ -238,7 +245,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         try {
           await col.deleteMany({}, this.writeOptions());
         } catch (e) {
-          if (!(e instanceof MongoServerError && e.code === 26)) throw e; // 26: NamespaceNotFound
+          if (!isNamespaceNotFound(e)) throw e;
         }
       }),
       callback,
@@ -279,7 +286,10 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   close(callback?: Callback<void>): Promise<void> | void {
     this.closing ??= (async () => {
       this.autoRemover.stop();
-      await this.connection.close();
+      // Operations already running finish first (each within operationTimeoutMS), so none meets a client closed
+      // under it (the driver's raw MongoExpiredSessionError / MongoPoolClosedError); those still waiting for a
+      // connection that never came end now, with ERR_CONNECT_MONGO_CLOSED.
+      await this.connection.close(() => Promise.allSettled([...(this.inFlight ?? [])]));
       debug('closed');
     })();
     return answer(this.closing, callback);
@@ -290,21 +300,39 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   /** One store operation: refused after close, bounded by operationTimeoutMS, errors made readable. */
   protected run<T>(name: string, body: (col: Collection<SessionDocument>) => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
+    if (this.connection.fatal) return Promise.reject(this.connection.fatal);
     const ms = this.options.operationTimeoutMS;
-    const work = this.connection.collection.then(body);
+    const work = this.connection.collection.then((col) => {
+      if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
+      return body(col);
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: MongoDB did not answer (the store keeps retrying; see operationTimeoutMS)`, 'ERR_CONNECT_MONGO_TIMEOUT')),
-        ms,
-      );
+      timer = setTimeout(() => {
+        const waiting = this.connection.waitingFor;
+        const why = waiting ? `still waiting for ${waiting}` : 'MongoDB did not answer (the store keeps retrying; see operationTimeoutMS)';
+        reject(new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: ${why}`, 'ERR_CONNECT_MONGO_TIMEOUT'));
+      }, ms);
     });
     work.catch(() => {}); // a late failure after the timeout is not an unhandled rejection
-    return Promise.race([work, timeout])
+    const op = Promise.race([work, timeout])
       .catch((e) => {
-        throw readableError(e, name);
+        throw this.readableError(e, name);
       })
-      .finally(() => clearTimeout(timer));
+      .finally(() => {
+        clearTimeout(timer);
+        this.inFlight?.delete(op);
+      });
+    (this.inFlight ??= new Set()).add(op);
+    return op;
+  }
+
+  /** readableError, plus what only the store knows: a refused login or unusable configuration, a close() under way. */
+  private readableError(e: unknown, name: string): unknown {
+    if (this.connection.fatal) return this.connection.fatal;
+    const reason = permanentReason(e);
+    if (reason) return this.connection.permanent(reason, e);
+    return readableError(e, name, !!this.closing);
   }
 
   /** The _id a sid is stored under; refuses anything but a non-empty string before any query is built. */
@@ -373,27 +401,23 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       try {
         return await write();
       } catch (e) {
-        if (!(e instanceof MongoServerError && e.code === DUPLICATE_KEY) || attempt >= UPSERT_RETRIES) throw e;
+        if (!isDuplicateKey(e) || attempt >= UPSERT_RETRIES) throw e;
       }
     }
   }
 }
 
 /**
- * A raw socket error the driver lets through unwrapped (mongodb 7: a write to a pooled connection the server closed
- * rejects with Node's EPIPE "This socket has been ended by the other party", not a MongoNetworkError).
+ * A driver error as the store reports it (by name, code and labels: the client may be another copy of the driver).
+ * The client closed under the operation (by close(), or by the app): ERR_CONNECT_MONGO_CLOSED. Server gone (selection
+ * timed out, connection dropped mid-operation, topology closed by a failed first connect): one clear error; the
+ * client keeps reconnecting on its own.
  */
-function isSocketError(e: unknown): boolean {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && /^E(PIPE|CONNRESET|CONNREFUSED|CONNABORTED|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code);
-}
-
-/**
- * A driver error as the store reports it. Server gone (selection timed out, connection dropped mid-operation,
- * topology closed by a failed first connect): one clear error; the client keeps reconnecting on its own.
- */
-function readableError(e: unknown, name: string): unknown {
-  if (e instanceof MongoServerSelectionError || e instanceof MongoNetworkError || e instanceof MongoTopologyClosedError || isSocketError(e)) {
+function readableError(e: unknown, name: string, closing = false): unknown {
+  if (isClientClosed(e) && (closing || !/TopologyClosed|ServerClosed/.test((e as Error).name))) {
+    return new MongoStoreError(`MongoStore.${name}() was cut short: the MongoDB client was closed${closing ? ' (store.close())' : ''}`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
+  }
+  if (isUnreachable(e)) {
     return new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
   }
   // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the command

@@ -4,6 +4,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { MongoClient } from 'mongodb';
 import { MongoStore } from '../src';
 import { openTestDb, isFerret, waitFor, type TestDb } from './helpers';
 
@@ -62,15 +63,35 @@ test('an existing, conflicting index on expires does not break the store: it fal
 });
 
 test('without a warning listener, the fallback warning goes to process.emitWarning (once)', async () => {
+  await t.db.collection('conflict2').createIndex({ expires: 1 }, { name: 'expires_1', unique: false });
   const seen: Error[] = [];
   const onWarning = (w: Error) => (w as any).code === 'CONNECT_MONGO_TTL_FALLBACK' && seen.push(w);
   process.on('warning', onWarning);
-  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'conflict' });
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'conflict2' });
   await store.ready();
   await new Promise((r) => setImmediate(r));
   process.off('warning', onWarning);
-  assert.is(seen.length, 1); // the conflicting index from the test above is still there, on any server
+  assert.is(seen.length, 1); // a conflicting index refuses the TTL index on any server
   await store.close();
+});
+
+test('three stores on one server and collection: one fallback warning in the process, not three', async () => {
+  await t.db.collection('conflict3').createIndex({ expires: 1 }, { name: 'expires_1', unique: false });
+  const seen: Error[] = [];
+  const onWarning = (w: Error) => (w as any).code === 'CONNECT_MONGO_TTL_FALLBACK' && seen.push(w);
+  process.on('warning', onWarning);
+  const other = new MongoClient(t.uri); // another client on the same server: still the same server and collection
+  const stores = [
+    new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'conflict3' }),
+    new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'conflict3' }),
+    new MongoStore({ client: other, dbName: t.dbName, collectionName: 'conflict3' }),
+  ];
+  for (const s of stores) assert.is((await s.ready()).autoRemove, 'interval');
+  await new Promise((r) => setImmediate(r));
+  process.off('warning', onWarning);
+  assert.is(seen.length, 1);
+  for (const s of stores) await s.close();
+  await other.close();
 });
 
 test('interval: an acknowledged deleteMany of expired sessions every autoRemoveInterval; live ones stay', async () => {
