@@ -16,7 +16,7 @@ import { createWebCryptoAdapter } from './webcrypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './store';
-export type { MongoStoreOptions, MongoStoreOptions as ConnectMongoOptions, CryptoAdapter, MongooseConnectionLike } from './options';
+export type { MongoStoreOptions, ConnectMongoOptions, CryptoAdapter, MongooseConnectionLike } from './options';
 export type { StoreOptions, SessionDocument } from '../generated';
 export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 export type { OptionIssue } from './errors';

@@ -34,9 +34,7 @@ export interface CryptoAdapter {
 type JsonOptions = Omit<StoreOptions, '$schema' | 'env' | 'crypto' | 'mongoOptions'>;
 
 /** Everything `new MongoStore()` accepts: the schema's options plus what JSON cannot hold. */
-// The default is SessionData, as connect-mongo 6's: with `any`, util.promisify(store.set) takes the session for the
-// callback and a typed app's `promisify(store.set)(sid, session)` stops compiling.
-export interface MongoStoreOptions<S = SessionData> extends JsonOptions {
+export interface MongoStoreOptions<S = any> extends JsonOptions {
   mongoOptions?: MongoClientOptions;
   client?: MongoClient;
   clientPromise?: Promise<MongoClient>;
@@ -52,6 +50,13 @@ export interface MongoStoreOptions<S = SessionData> extends JsonOptions {
   /** ignored in code (a config file's editor hint) */
   $schema?: string;
 }
+
+/**
+ * connect-mongo 6's name, with its default: the session type is SessionData, not `any` (with `any`, a store created
+ * from `Partial<ConnectMongoOptions>` has `set(sid, session: any)`, and util.promisify(store.set) takes the session
+ * for the callback).
+ */
+export type ConnectMongoOptions<S extends SessionData = SessionData> = MongoStoreOptions<S>;
 
 export type ConnectionSpec =
   | { kind: 'url'; url: string; mongoOptions: MongoClientOptions }
