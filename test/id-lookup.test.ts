@@ -1,13 +1,15 @@
 /**
  * Lookups, updates and deletes by `_id` find exactly their own document, for `_id`s of 23 BSON kinds stored side by
  * side. On FerretDB this checks the `_id` pushdown to SQL (scripts/ferretdb/id-index.patch makes it use the `_id`
- * index): a pre-filter that dropped a match or confused two kinds would fail here. Valid on any server.
+ * index): a pre-filter that dropped a match or confused two kinds would fail here, and `explain` must show an index
+ * (unpatched FerretDB scans). Valid on any server.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BSON, type Collection, type Document } from 'mongodb';
 import { openTestDb, type TestDb } from './helpers';
 import { idKinds, lookalikes, sameNumbers } from './fixtures/id-kinds';
+import { idQueryPlan } from '../scripts/bench/plan';
 
 let t: TestDb;
 let coll: Collection<Document>;
@@ -48,6 +50,17 @@ test('an _id of another kind with the same text finds nothing; an equal number o
     const docs = await coll.find({ _id: id } as Document).toArray();
     assert.equal(docs.map((d) => d.kind), [storedKind], `find by ${canon({ id })}`);
   }
+});
+
+test('find({_id}) is answered from an index, not a collection scan (explain)', async () => {
+  // 1000 more documents, so that a scan could not pass for a lookup
+  const filler = t.db.collection<{ _id: string }>('plan');
+  await filler.insertMany(Array.from({ length: 1000 }, (_, i) => ({ _id: `sess-${String(i).padStart(28, '0')}` })));
+  for (const [coll, id] of [['plan', 'sess-0000000000000000000000000500'], ['ids', 'sess-abc123']] as const) {
+    const plan = await idQueryPlan(t.client, t.dbName, coll, id);
+    assert.ok(plan.usesIndex, `find({_id}) on ${coll} scans: ${plan.summary}`);
+  }
+  assert.is((await filler.findOne({ _id: 'sess-0000000000000000000000000500' }))?._id, 'sess-0000000000000000000000000500');
 });
 
 test('updateOne, replaceOne and findOneAndUpdate by _id change only their own document', async () => {
