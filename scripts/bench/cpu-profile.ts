@@ -49,13 +49,31 @@ export function ownerOf(f: CallFrame): string | undefined {
   return undefined;
 }
 
-const loc = (f: CallFrame) => `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.replace(/^.*\/(node_modules\/|src\/|generated\/|scripts\/)/, '$1')}:${f.lineNumber + 1}` : '(native)'}`;
+// Line numbers of .ts files are tsx's transformed code, not the source: only the file is shown for them.
+const loc = (f: CallFrame) => {
+  const file = f.url.replace(/^.*\/(node_modules\/|src\/|generated\/|scripts\/)/, '$1');
+  return `${f.functionName || '(anonymous)'} ${!f.url ? '(native)' : f.url.endsWith('.ts') ? file : `${file}:${f.lineNumber + 1}`}`;
+};
+
+/** What the store's own time pays for, from the leaf frame and the store frame that led to it. */
+export function causeOf(leaf: CallFrame, owner: CallFrame, ownerName: string): string {
+  if (ownerName === 'this: debug' || /\/src\/debug\.ts$/.test(owner.url)) return 'debug(): sidTag SHA-256 and formatting (even with DEBUG off)';
+  if (ownerName === 'this: generated validator' || ownerName === 'this: ajv runtime') return 'ajv validation of the read document';
+  if (/\/src\/codec\.ts$/.test(owner.url)) return 'codec: JSON.parse / JSON.stringify of the session';
+  if (/timers/.test(leaf.url)) return 'run(): the per-op timeout timer (setTimeout / clearTimeout)';
+  if (leaf.functionName === 'nextTick') return 'answer(): the callback via process.nextTick';
+  if (leaf.url === 'node:events' || leaf.functionName === 'emit') return 'event emission';
+  if (owner.functionName === 'run') return 'run(): Promise.race, .catch, .finally';
+  return 'other store code (method bodies, storageId, expiresOf, …)';
+}
 
 export interface ProfileSummary {
   /** owner → µs per op */
   byOwner: Record<string, number>;
   /** for the store's own samples: "leaf ← owning store frame" → µs per op */
   ours: Record<string, number>;
+  /** the store's own samples by what they pay for → µs per op */
+  causes: Record<string, number>;
 }
 
 export function summarize(profile: CpuProfile, ops: number): ProfileSummary {
@@ -64,6 +82,7 @@ export function summarize(profile: CpuProfile, ops: number): ProfileSummary {
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const byOwner: Record<string, number> = {};
   const ours: Record<string, number> = {};
+  const causes: Record<string, number> = {};
   for (let i = 0; i < profile.samples.length; i++) {
     const dt = profile.timeDeltas[i + 1] ?? 0;
     const leaf = byId.get(profile.samples[i])!;
@@ -82,9 +101,11 @@ export function summarize(profile: CpuProfile, ops: number): ProfileSummary {
     if (owner.startsWith('this:')) {
       const key = ownerFrame === leaf.callFrame ? loc(leaf.callFrame) : `${loc(leaf.callFrame)} ← ${loc(ownerFrame!)}`;
       ours[key] = (ours[key] ?? 0) + dt / ops;
+      const cause = causeOf(leaf.callFrame, ownerFrame!, owner);
+      causes[cause] = (causes[cause] ?? 0) + dt / ops;
     }
   }
-  return { byOwner, ours };
+  return { byOwner, ours, causes };
 }
 
 function runChild(cfg: CpuLoopConfig): Promise<CpuLoopResult> {
@@ -153,6 +174,16 @@ export async function cpuProfile(o: CpuProfileOptions): Promise<string> {
     for (const k of owners) lines.push(`| ${k} | ${CONTENDERS.map((c) => fmtNum(medianOf(sums[op][c], (s) => s.byOwner, k))).join(' | ')} |`);
     const total = (c: ContenderName) => median(sums[op][c].map((s) => Object.entries(s.byOwner).filter(([k]) => k !== 'idle').reduce((a, [, v]) => a + v, 0)));
     lines.push(`| **sampled total** | ${CONTENDERS.map((c) => fmtNum(total(c))).join(' | ')} |`);
+    const ownTotal = median(sums[op].this.map((s) => Object.entries(s.byOwner).filter(([k]) => k.startsWith('this:')).reduce((a, [, v]) => a + v, 0)));
+    const ownShare = median(sums[op].this.map((s) => {
+      const all = Object.entries(s.byOwner).filter(([k]) => k !== 'idle').reduce((a, [, v]) => a + v, 0);
+      return Object.entries(s.byOwner).filter(([k]) => k.startsWith('this:')).reduce((a, [, v]) => a + v, 0) / all;
+    }));
+    lines.push('', `${op}: this store's own code and what it called: ${fmtNum(ownTotal)} µs per op, ${(ownShare * 100).toFixed(1)}% of its sampled CPU. By cause:`, '');
+    const causes = [...new Set(sums[op].this.flatMap((s) => Object.keys(s.causes)))]
+      .map((k) => [k, medianOf(sums[op].this, (s) => s.causes, k)] as const)
+      .sort((a, b) => b[1] - a[1]);
+    for (const [k, v] of causes) lines.push(`- ${fmtNum(v)} µs: ${k}`);
     const ours = [...new Set(sums[op].this.flatMap((s) => Object.keys(s.ours)))]
       .map((k) => [k, medianOf(sums[op].this, (s) => s.ours, k)] as const)
       .filter(([, v]) => v > 0)
