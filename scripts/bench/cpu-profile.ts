@@ -51,7 +51,7 @@ export function ownerOf(f: CallFrame): string | undefined {
 
 // Line numbers of .ts files are tsx's transformed code, not the source: only the file is shown for them.
 const loc = (f: CallFrame) => {
-  const file = f.url.replace(/^.*\/(node_modules\/|src\/|generated\/|scripts\/)/, '$1');
+  const file = f.url.replace(/^.*?\/(node_modules\/|src\/|generated\/|scripts\/)/, '$1');
   return `${f.functionName || '(anonymous)'} ${!f.url ? '(native)' : f.url.endsWith('.ts') ? file : `${file}:${f.lineNumber + 1}`}`;
 };
 
@@ -159,7 +159,7 @@ export async function cpuProfile(o: CpuProfileOptions): Promise<string> {
     await client.close();
   }
   const lines: string[] = [];
-  lines.push(`## Client CPU per op (µs, process.cpuUsage; median of ${o.rounds} rounds; N=${o.n}, ${o.ops} ops each, one in flight)`, '');
+  lines.push(`## Client CPU per op (µs, process.cpuUsage of a pass without the profiler; median of ${o.rounds} rounds; N=${o.n}, ${o.ops} ops each, one in flight)`, '');
   lines.push('| op | this store | raw driver | connect-mongo 6 | this/raw | this/cm6 |', '|---|---|---|---|---|---|');
   for (const op of OPS) {
     const c = cpu[op];
