@@ -37,6 +37,8 @@ if [[ -z "$MOD_DIR" || ! -f "$MOD_DIR/go.mod" ]]; then
   exit 1
 fi
 WORK="$CACHE/src"
+# the module cache's files are read-only and cp keeps that: make a half-made earlier copy removable first
+[[ -d "$WORK" ]] && chmod -R u+w "$WORK"
 rm -rf "$WORK"
 mkdir -p "$WORK"
 cp -R "$MOD_DIR" "$WORK/FerretDB"
