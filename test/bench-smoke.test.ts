@@ -1,7 +1,7 @@
 /**
  * The benchmark scripts must not rot: run `scripts/bench/run.ts --smoke` (tiny N, one round, no thresholds, writes
  * no file) against the run's server as a subprocess, and check that it finished and reported every contender on
- * every workload. No timing is asserted.
+ * every workload, the client CPU per op and the server's plan for find({_id}). No timing is asserted.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -39,7 +39,8 @@ test('npm run bench -- --smoke completes and reports every contender on every wo
   assert.match(r.stderr, /bench: done in \d+ s/);
 
   const lines = r.stdout.split('\n');
-  const opsRows = lines.filter((l) => /^\| 50 \| (get|set|touch|destroy) \|/.test(l));
+  // the ops table comes first, the CPU table (same row shape) after it
+  const opsRows = lines.filter((l) => /^\| 50 \| (get|set|touch|destroy) \|/.test(l)).slice(0, 4);
   assert.equal(opsRows.map((l) => l.split('|')[2].trim()), ['get', 'set', 'touch', 'destroy']);
   for (const row of opsRows) {
     // N, op, four contenders (ops/s), two ratios: every cell has a figure.
@@ -47,6 +48,18 @@ test('npm run bench -- --smoke completes and reports every contender on every wo
     assert.is(cells.length, 8, row);
     for (const c of cells.slice(2)) assert.not.equal(c, '–', `a contender has no figure: ${row}`);
   }
+  // client CPU per op: a figure for every contender and op (µs; no value is asserted)
+  const cpuAt = r.stdout.indexOf('client CPU per operation');
+  assert.ok(cpuAt >= 0, 'no client CPU table');
+  const cpuRows = r.stdout.slice(cpuAt).split('\n').filter((l) => /^\| 50 \| (get|set|touch|destroy) \|/.test(l)).slice(0, 4);
+  assert.equal(cpuRows.map((l) => l.split('|')[2].trim()), ['get', 'set', 'touch', 'destroy']);
+  for (const row of cpuRows) {
+    const cells = row.split('|').slice(1, -1).map((c) => c.trim());
+    assert.is(cells.length, 8, row);
+    for (const c of cells.slice(2)) assert.not.equal(c, '–', `a contender has no CPU figure: ${row}`);
+  }
+  // the server's plan for find({_id}) is printed, whatever it is
+  assert.match(r.stdout, /plan of find\(\{_id\}\)\n\n- 50: `[^`]+` \((uses an index|\*\*scans the collection\*\*)/);
   for (const label of ['this store', 'raw driver', 'connect-mongo 6', 'MemoryStore']) {
     assert.ok(r.stdout.includes(`${label} ops/s`), `no ops column for ${label}`);
     assert.ok(r.stdout.includes(`${label} req/s`), `no HTTP column for ${label}`);

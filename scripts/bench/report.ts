@@ -9,6 +9,7 @@ import { CONTENDERS, LABELS, type ContenderName } from './contenders';
 import { fmtN, fmtNum, fmtRatio, median, medianRatio } from './stats';
 import { OPS, type HttpRound, type ModeConfig, type OpName, type TouchAfterResult } from './workloads';
 import type { MemoryResult } from './memory';
+import type { IdPlan } from './plan';
 
 export type RunMode = 'smoke' | 'quick' | 'full';
 
@@ -19,6 +20,10 @@ export interface BackendResult {
   prefillMs: Record<number, number>;
   /** ops[N][op][contender] = ops/s per round */
   ops: Record<number, Record<OpName, Partial<Record<ContenderName, number[]>>>>;
+  /** cpu[N][op][contender] = client CPU µs per op, per round (process.cpuUsage around the timed loop) */
+  cpu?: Record<number, Record<OpName, Partial<Record<ContenderName, number[]>>>>;
+  /** plans[N] = the server's plan for find({_id}) at that N */
+  plans?: Record<number, IdPlan>;
   /** http[N][round] = one result per contender */
   http: Record<number, HttpRound[][]>;
   touchAfter: TouchAfterResult[];
@@ -60,6 +65,31 @@ export function opsTable(b: BackendResult): string {
     }
   }
   return rows.join('\n');
+}
+
+/** Client CPU per op: what the store costs this process, whatever the server's speed. */
+export function cpuTable(b: BackendResult): string {
+  const rows = [`| N | op | ${CONTENDERS.map((c) => `${LABELS[c]} µs`).join(' | ')} | this/raw | this/cm6 |`, `|${'---|'.repeat(CONTENDERS.length + 4)}`];
+  for (const n of b.ns) {
+    for (const op of OPS) {
+      const by = b.cpu?.[n]?.[op];
+      if (!by) continue;
+      const ratio = (o: ContenderName) => medianRatio(by.this ?? [], by[o] ?? []);
+      rows.push(`| ${fmtN(n)} | ${op} | ${CONTENDERS.map((c) => fmtNum(median(by[c] ?? []))).join(' | ')} | ${fmtRatio(ratio('raw'))} | ${fmtRatio(ratio('cm6'))} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+export function plansList(b: BackendResult): string {
+  return b.ns
+    .filter((n) => b.plans?.[n])
+    .map((n) => {
+      const p = b.plans![n];
+      const push = p.filterPushdown === undefined ? '' : `, filterPushdown ${p.filterPushdown}`;
+      return `- ${fmtN(n)}: \`${p.summary}\` (${p.usesIndex ? 'uses an index' : '**scans the collection**'}${push})`;
+    })
+    .join('\n');
 }
 
 export function httpTable(b: BackendResult): string {
@@ -118,6 +148,27 @@ export function checkTargets(r: Results): TargetCheck[] {
     }
     out.push({ target: `${tag}: every op ≤ 1.10× the raw driver's cost`, met: misses.length === 0, detail: misses.length ? `missed on ${misses.length} of ${count}: ${misses.join(', ')}` : `all ${count} within` });
 
+    if (b.cpu) {
+      const cpuMiss: string[] = [];
+      const cpuCm6Miss: string[] = [];
+      let cpuCount = 0;
+      for (const n of b.ns) for (const op of OPS) {
+        const by = b.cpu[n]?.[op];
+        if (!by) continue;
+        cpuCount++;
+        const x = medianRatio(by.this ?? [], by.raw ?? []);
+        const y = medianRatio(by.this ?? [], by.cm6 ?? []);
+        if (!(x <= 1.05)) cpuMiss.push(`${op} at ${fmtN(n)}: ${fmtRatio(x)}`);
+        if (!(y <= 1.0)) cpuCm6Miss.push(`${op} at ${fmtN(n)}: ${fmtRatio(y)}`);
+      }
+      out.push({ target: `${tag}: client CPU per op ≤ 1.05× the raw driver's`, met: cpuMiss.length === 0, detail: cpuMiss.length ? `missed on ${cpuMiss.length} of ${cpuCount}: ${cpuMiss.join(', ')}` : `all ${cpuCount} within` });
+      out.push({ target: `${tag}: client CPU per op ≤ connect-mongo 6's`, met: cpuCm6Miss.length === 0, detail: cpuCm6Miss.length ? `missed on ${cpuCm6Miss.length} of ${cpuCount}: ${cpuCm6Miss.join(', ')}` : `all ${cpuCount} within` });
+    }
+    if (b.plans) {
+      const scans = b.ns.filter((n) => b.plans![n] && !b.plans![n].usesIndex);
+      out.push({ target: `${tag}: find({_id}) uses an index`, met: scans.length === 0, detail: scans.length ? `scans at ${scans.map(fmtN).join(', ')}` : b.plans[b.ns[0]]?.summary ?? '–' });
+    }
+
     const small = b.ns[0];
     const cm6Miss: string[] = [];
     for (const op of OPS) {
@@ -154,6 +205,8 @@ export function consoleReport(r: Results): string {
   const parts: string[] = [];
   for (const b of r.backends) {
     parts.push(`\n## ${b.server}: store operations (ops/s, median of ${r.config.rounds} rounds)\n\n${opsTable(b)}`);
+    if (b.cpu) parts.push(`\n## ${b.server}: client CPU per operation (µs, median of ${r.config.rounds} rounds)\n\n${cpuTable(b)}`);
+    if (b.plans) parts.push(`\n## ${b.server}: plan of find({_id})\n\n${plansList(b)}`);
     parts.push(`\n## ${b.server}: Express over HTTP, 90% reads / 10% writes (median of ${r.config.rounds} rounds)\n\n${httpTable(b)}`);
     parts.push(`\n## ${b.server}: touchAfter\n\n${touchAfterTable(b)}`);
     parts.push(`\n## ${b.server}: memory while iterating ${fmtN(b.ns.at(-1)!)} sessions\n\n${memoryTable(b)}`);
@@ -262,6 +315,8 @@ export function benchmarksMd(r: Results, analysis: string): string {
   ];
   for (const b of r.backends) {
     parts.push(`### ${b.server}`, '', `Store operations (ops/s; median of ${c.rounds} rounds):`, '', opsTable(b), '');
+    if (b.plans) parts.push('Query plan of `find({_id})` (the server\'s `explain`):', '', plansList(b), '');
+    if (b.cpu) parts.push(`Client CPU per operation (µs of this process's user + system time per op, \`process.cpuUsage\` around the same timed loops; median of ${c.rounds} rounds; ratios per round, then the median):`, '', cpuTable(b), '');
     parts.push(`Express over HTTP, 90% reads / 10% writes (req/s, latency p50 / p99 in ms; cost ratio = their req/s ÷ ours):`, '', httpTable(b), '');
     parts.push('touchAfter (writes sent by the store):', '', touchAfterTable(b), '');
     parts.push(`Memory while iterating all ${fmtN(b.ns.at(-1)!)} sessions of the largest store:`, '', memoryTable(b), '');

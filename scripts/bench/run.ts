@@ -4,7 +4,7 @@
  * of workloads.ts for every contender of contenders.ts, prints a markdown table, and (quick/full) saves the raw
  * figures in scripts/bench/results-<mode>.json and regenerates BENCHMARKS.md and docs/bench-chart.svg from them.
  * `--report` only regenerates BENCHMARKS.md and the chart from the saved JSON. `--backend=sqlite,postgres` picks
- * backends. Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
+ * backends. `--cpu-prof` profiles the client's CPU per op instead (cpu-profile.ts). Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
  */
 import { cpus, availableParallelism, totalmem, release, platform, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -12,8 +12,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { startFerretDB, type Backend } from '../../test/server';
-import { CONTENDERS, createContender, type Contender } from './contenders';
-import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, type ModeConfig } from './workloads';
+import { CONTENDERS, createContender, sidOf, type Contender } from './contenders';
+import { idQueryPlan } from './plan';
+import { cpuProfile } from './cpu-profile';
+import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, SID_PREFIX, type ModeConfig } from './workloads';
 import { consoleReport, writeReport, type BackendResult, type Results, type RunMode } from './report';
 
 const repoRoot = join(__dirname, '../..');
@@ -60,7 +62,7 @@ function log(msg: string) {
 }
 
 async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Promise<BackendResult> {
-  const result: BackendResult = { server: server.name, backend: server.backend, ns: cfg.ns, prefillMs: {}, ops: {}, http: {}, touchAfter: [], memory: [] };
+  const result: BackendResult = { server: server.name, backend: server.backend, ns: cfg.ns, prefillMs: {}, ops: {}, cpu: {}, plans: {}, http: {}, touchAfter: [], memory: [] };
   const contenders: Contender[] = [];
   const db = new MongoClient(server.uri);
   try {
@@ -75,12 +77,18 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
       log(`${server.name}: pre-filling ${n} sessions per contender`);
       result.prefillMs[n] = await prefill(contenders, n);
       await warmUp(contenders, n);
+      result.plans![n] = await idQueryPlan(db, dbName, 'ops_raw', sidOf(SID_PREFIX, n >> 1));
+      log(`${server.name}: N=${n} find({_id}) plan: ${result.plans![n].summary}`);
       result.ops[n] = { get: {}, set: {}, touch: {}, destroy: {} };
+      result.cpu![n] = { get: {}, set: {}, touch: {}, destroy: {} };
       for (let round = 0; round < cfg.rounds; round++) {
         log(`${server.name}: N=${n} ops round ${round + 1}/${cfg.rounds}`);
         const r = await opRound(contenders, n, round, cfg);
         for (const [op, byContender] of Object.entries(r)) {
-          for (const [name, v] of Object.entries(byContender)) ((result.ops[n] as any)[op][name] ??= []).push(v);
+          for (const [name, v] of Object.entries(byContender)) {
+            ((result.ops[n] as any)[op][name] ??= []).push(v.rate);
+            ((result.cpu![n] as any)[op][name] ??= []).push(v.cpuUs);
+          }
         }
       }
       log(`${server.name}: N=${n} HTTP (${cfg.rounds} rounds × ${cfg.httpSeconds} s per contender)`);
@@ -122,6 +130,28 @@ async function main() {
     const m: RunMode = existsSync(resultsFile('full')) ? 'full' : 'quick';
     writeReport(JSON.parse(readFileSync(resultsFile(m), 'utf8')), repoRoot);
     log(`BENCHMARKS.md and docs/bench-chart.svg regenerated from results-${m}.json`);
+    return;
+  }
+  if (args.includes('--cpu-prof')) {
+    const num = (name: string, dflt: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
+    const backend = (args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length) ?? 'sqlite') as Backend;
+    const server = await startServer(backend);
+    try {
+      log(`cpu-prof on ${server.name}; 1-minute load average ${loadavg()[0].toFixed(1)}`);
+      const report = await cpuProfile({
+        uri: server.uri,
+        dbName: process.env.BENCH_DB ?? 'connect_mongo_bench_cpu',
+        n: num('n', 1000),
+        ops: num('ops', 1500),
+        rounds: num('rounds', 3),
+        outDir: join(repoRoot, '.tmp', 'cpu-prof'),
+        log,
+      });
+      process.stdout.write(`\n# CPU profile: ${server.name}, ${availableParallelism()} CPUs, load ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (1/5/15 min) at the end\n\n${report}`);
+    } finally {
+      await cleanUp();
+      await server.stop();
+    }
     return;
   }
   const cfg = MODES[mode];

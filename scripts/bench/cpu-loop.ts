@@ -1,0 +1,86 @@
+/**
+ * Child of `npm run bench -- --cpu-prof` (cpu-profile.ts): one contender, N stored sessions, then K gets, sets,
+ * touches and destroys one at a time, each op twice: once timed by process.cpuUsage, once under V8's CPU profiler
+ * (node:inspector's Profiler, the sampler behind `node --cpu-prof`, started after the set-up, once per op, so that
+ * each profile holds only that op's loop). Config in BENCH_CPU_CONFIG (JSON); writes one .cpuprofile per op and
+ * prints one JSON line: the process's CPU µs per op, per op.
+ */
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+import { createContender, docOf, makeSession, sidOf, type ContenderName } from './contenders';
+import { prng } from './stats';
+
+export interface CpuLoopConfig {
+  uri: string;
+  dbName: string;
+  contender: ContenderName;
+  n: number;
+  ops: number;
+  /** sampling interval, µs */
+  intervalUs: number;
+  /** the .cpuprofile of op `op` goes to `${profilePrefix}-${op}.cpuprofile` */
+  profilePrefix: string;
+}
+export interface CpuLoopResult {
+  contender: ContenderName;
+  /** op → .cpuprofile file */
+  profiles: Record<string, string>;
+  /** per op: CPU µs per op (user + system) and wall ms of the whole loop */
+  ops: Record<string, { count: number; cpuUs: number; wallMs: number }>;
+}
+
+async function main() {
+  const cfg = JSON.parse(process.env.BENCH_CPU_CONFIG ?? '{}') as CpuLoopConfig;
+  const c = await createContender(cfg.contender, { uri: cfg.uri, dbName: cfg.dbName, prefix: 'cpu' });
+  try {
+    await c.reset();
+    const now = Date.now();
+    await c.insert(Array.from({ length: cfg.n }, (_, i) => docOf(sidOf('s', i), i, now)));
+    const victims = Array.from({ length: 2 * cfg.ops }, (_, k) => sidOf('v', k));
+    await c.insert(victims.map((sid, k) => docOf(sid, k, now)));
+    const rand = prng(cfg.n);
+    const idx = Array.from({ length: cfg.ops }, () => Math.floor(rand() * cfg.n));
+    const sessions = idx.map((i) => ({ ...makeSession(i), n: 1 }));
+    for (let k = 0; k < 50; k++) await c.touch(sidOf('s', idx[k % idx.length]), sessions[k % idx.length]); // warm-up (JIT)
+    for (let k = 0; k < 50; k++) await c.get(sidOf('s', idx[k % idx.length]));
+
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: cfg.intervalUs });
+    const out: CpuLoopResult['ops'] = {};
+    const profiles: Record<string, string> = {};
+    // pass 0 of destroy removes victims [0, ops), pass 1 the next ops
+    const loops: Record<string, (k: number, pass: number) => Promise<unknown>> = {
+      get: (k) => c.get(sidOf('s', idx[k])),
+      set: (k) => c.set(sidOf('s', idx[k]), sessions[k]),
+      touch: (k) => c.touch(sidOf('s', idx[k]), sessions[k]),
+      destroy: (k, pass) => c.destroy(victims[pass * cfg.ops + k]),
+    };
+    for (const [op, step] of Object.entries(loops)) {
+      // CPU time from a pass without the profiler: its sampler thread costs CPU in proportion to wall time, which
+      // would charge a contender for waiting on a slow server. The profile comes from a second, identical pass.
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let k = 0; k < cfg.ops; k++) await step(k, 0);
+      const cpu = process.cpuUsage(cpu0);
+      out[op] = { count: cfg.ops, cpuUs: (cpu.user + cpu.system) / cfg.ops, wallMs: performance.now() - t0 };
+      await session.post('Profiler.start');
+      for (let k = 0; k < cfg.ops; k++) await step(k, 1);
+      const { profile } = await session.post('Profiler.stop');
+      profiles[op] = `${cfg.profilePrefix}-${op}.cpuprofile`;
+      writeFileSync(profiles[op], JSON.stringify(profile));
+    }
+    session.disconnect();
+    const result: CpuLoopResult = { contender: cfg.contender, profiles, ops: out };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    await c.reset();
+  } finally {
+    await c.close();
+  }
+}
+
+main().catch((e) => {
+  console.error((e as Error).stack ?? e);
+  process.exit(1);
+});
