@@ -8,3 +8,8 @@ export const debug = createDebug('connect-mongo');
 export function sidTag(sid: unknown): string {
   return typeof sid === 'string' ? `#${createHash('sha256').update(sid).digest('base64url').slice(0, 8)}` : `(${typeof sid})`;
 }
+
+/** debug() with a sid first: the sid is hashed only when the namespace is on (every operation calls this). */
+export function debugSid(format: string, sid: string, ...args: unknown[]): void {
+  if (debug.enabled) debug(format, sidTag(sid), ...args);
+}

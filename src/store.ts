@@ -12,7 +12,7 @@ import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, type Codec } from './codec';
 import { isClientClosed, isDuplicateKey, isNamespaceNotFound, isUnreachable, permanentReason } from './driver-errors';
 import { hmacId } from './crypto';
-import { debug, sidTag } from './debug';
+import { debug, debugSid, sidTag } from './debug';
 
 export type Callback<T> = (err: any, value?: T) => void;
 
@@ -135,7 +135,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
         const doc = await col.findOne({ _id: id });
         const session = doc && (await this.readLive(doc, sid));
-        debug('get %s: %s', sidTag(sid), session ? 'found' : 'none');
+        debugSid('get %s: %s', sid, session ? 'found' : 'none');
         this.emit('get', sid); // found or not, as connect-mongo 6
         return session ?? null;
       }),
@@ -158,7 +158,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         // A lastModified left by an earlier touchAfter setting (or a damaged one) goes with the next save.
         if (!(this.options.touchAfterMs > 0)) update.$unset = { lastModified: '' };
         const res = await this.upsert(() => col.updateOne({ _id: id }, update, { upsert: true, ...this.writeOptions() }));
-        debug('set %s (%s)', sidTag(sid), res.upsertedCount ? 'created' : 'updated');
+        debugSid('set %s (%s)', sid, res.upsertedCount ? 'created' : 'updated');
         this.emit(res.upsertedCount ? 'create' : 'update', sid);
         this.emit('set', sid);
       }),
@@ -174,7 +174,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const id = this.storageId(sid);
         const now = new Date();
         if (this.withinTouchWindow(session, now)) {
-          debug('touch %s skipped (touchAfter)', sidTag(sid));
+          debugSid('touch %s skipped (touchAfter)', sid);
           return;
         }
         const fields: Partial<SessionDocument> = { expires: this.expiresOf(session, now) };
@@ -183,7 +183,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
         const res = await col.updateOne({ _id: id }, { $set: fields }, this.writeOptions());
         if (res.matchedCount === 0) {
-          debug('touch %s: no such session (expired or destroyed); nothing to do', sidTag(sid));
+          debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
           return;
         }
         if (this.options.touchAfterMs > 0 && session) (session as { lastModified?: Date }).lastModified = now;
@@ -192,7 +192,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         // express-session touches after the response's headers went out: a server that is away must not become
         // next(err) there (the app could only drop the connection). The next request's touch extends the expiry.
         if (!(e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT')) throw e; // ours: readableError made it
-        debug('touch %s not done: %s', sidTag(sid), e.message);
+        debugSid('touch %s not done: %s', sid, e.message);
       }),
       callback,
     );
@@ -204,7 +204,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return answer(
       this.run('destroy', async (col) => {
         await col.deleteOne({ _id: this.storageId(sid) }, this.writeOptions());
-        debug('destroy %s', sidTag(sid));
+        debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
       callback,
@@ -302,27 +302,32 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     if (this.closing) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
     if (this.connection.fatal) return Promise.reject(this.connection.fatal);
     const ms = this.options.operationTimeoutMS;
-    const work = this.connection.collection.then((col) => {
-      if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
-      return body(col);
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+    // One promise and one timer per operation (no race/catch/finally chain: this is every request's hot path).
+    const op = new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
         const waiting = this.connection.waitingFor;
         const why = waiting ? `still waiting for ${waiting}` : 'MongoDB did not answer (the store keeps retrying; see operationTimeoutMS)';
         reject(new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: ${why}`, 'ERR_CONNECT_MONGO_TIMEOUT'));
       }, ms);
+      this.connection.collection
+        .then((col) => {
+          if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
+          return body(col);
+        })
+        // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
+        .then(
+          (v) => {
+            clearTimeout(timer);
+            this.inFlight!.delete(op);
+            resolve(v);
+          },
+          (e) => {
+            clearTimeout(timer);
+            this.inFlight!.delete(op);
+            reject(this.readableError(e, name));
+          },
+        );
     });
-    work.catch(() => {}); // a late failure after the timeout is not an unhandled rejection
-    const op = Promise.race([work, timeout])
-      .catch((e) => {
-        throw this.readableError(e, name);
-      })
-      .finally(() => {
-        clearTimeout(timer);
-        this.inFlight?.delete(op);
-      });
     (this.inFlight ??= new Set()).add(op);
     return op;
   }
