@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { openTestDb, isFerret, type TestDb } from './helpers';
+import { dbNameFor, openTestDb, isFerret, type TestDb } from './helpers';
 import { repoRoot, tmpRoot } from './server';
 import { findBrowser, OFFLINE_ARGS } from './browser';
 
@@ -199,7 +199,7 @@ if (isFerret) {
   test('without MONGODB_URI: embedded FerretDB, sessions survive a restart, nothing left running', async () => {
     const dataDir = mkdtempSync(join(tmpRoot, 'example-data-'));
     try {
-      const env = { MONGODB_URI: '', EXAMPLE_DATA_DIR: dataDir, EXAMPLE_DB_NAME: 'example_embedded' };
+      const env = { MONGODB_URI: '', EXAMPLE_DATA_DIR: dataDir, EXAMPLE_DB_NAME: dbNameFor(__filename, 'embedded') };
       // A lock left by a crashed app (its process is gone) is taken over.
       const gone = spawn(process.execPath, ['-e', '']);
       await new Promise((r) => gone.once('exit', r));
@@ -207,6 +207,8 @@ if (isFerret) {
       let app = await startApp(env);
       const ferretUri = /server: FerretDB v1\.24\.2 \(sqlite\) at (mongodb:\/\/127\.0\.0\.1:\d+\/)/.exec(app.output())?.[1];
       assert.ok(ferretUri, `the app says it uses the embedded FerretDB:\n${app.output()}`);
+      // The run has built FerretDB already: nothing may announce a build that does not happen.
+      assert.not.match(app.output(), /\bbuild/i, `a build notice with nothing to build:\n${app.output()}`);
       const first = await fetch(app.url);
       assert.match(await first.text(), /data-testid="views">1</);
       const cookie = first.headers.get('set-cookie')!.split(';')[0];
