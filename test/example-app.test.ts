@@ -112,12 +112,14 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
   assert.match(app.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
   userDataDir = mkdtempSync(join(tmpRoot, 'chromium-'));
+  const browserTmp = join(userDataDir, 'tmp');
+  mkdirSync(browserTmp);
   ctx = await chromium.launchPersistentContext(userDataDir, {
     executablePath: browser.path,
     headless: true,
     args: OFFLINE_ARGS,
-    // Whatever the browser writes outside its profile (caches, fontconfig, .pki) lands in .tmp/ too.
-    env: { ...process.env, HOME: userDataDir, XDG_CONFIG_HOME: join(userDataDir, 'config'), XDG_CACHE_HOME: join(userDataDir, 'cache') },
+    // Whatever the browser writes outside its profile (temp files, caches, fontconfig, .pki) lands in .tmp/ too.
+    env: { ...process.env, HOME: userDataDir, TMPDIR: browserTmp, XDG_CONFIG_HOME: join(userDataDir, 'config'), XDG_CACHE_HOME: join(userDataDir, 'cache') },
     viewport: { width: 1000, height: 760 },
   });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
