@@ -8,9 +8,10 @@
  */
 import { parseArgs } from 'node:util';
 import { OptionsError } from './errors';
+import { suggestName } from './options';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
 import { DoctorConnectError, runDoctor, type DoctorReport } from './config/doctor';
-import { runSetup, setupText } from './config/setup-command';
+import { runSetup, setupText, type SetupReport } from './config/setup-command';
 
 export const EXIT = { ok: 0, invalid: 1, notFound: 2, unreachable: 3, usage: 64, internal: 70 } as const;
 
@@ -28,7 +29,8 @@ connect-mongo.config.(json|js|cjs|mjs|yaml|yml), from the directory up to the ne
 
 Options (every command):
   --env <name>   environment block to apply (default: $NODE_ENV; none when it is unset)
-  --json         machine-readable output
+  --json         machine-readable output: one JSON object of the same shape for every command and outcome
+                 (schema/cli-output.schema.json in the package)
   -h, --help     help for a command
 
 Exit codes: 0 ok, 1 invalid config, 2 config not found/unreadable, 3 server unreachable (doctor), 64 usage error.
@@ -41,13 +43,14 @@ Checks a config file against the options schema: every env block, unknown keys (
 ranges, enums, conflicting options, and the \${VAR} references of the selected environment. Needs no database.
 
 Exit codes: 0 valid, 1 invalid (each problem is printed with its JSON path), 2 not found or unreadable.
---json prints {"valid", "file", "env", "issues": [{"path", "message"}]} (and "error" when not found).`,
+--json prints the object every command prints (schema/cli-output.schema.json): "valid", "issues" [{"path",
+"message"}], "file", "env", "error", ….`,
   'print-config': `Usage: connect-mongo print-config [path] [--env <name>] [--json]
 
 Prints the config the store would use: the env block merged over the base, \${VAR} references filled from the
 environment, every default applied, secrets (connection string passwords, crypto and hashIds secrets, password-like
 mongoOptions) masked. The default output is JSON after two // comment lines naming the file and the environment;
---json prints {"file", "env", "envApplied", "config"}.
+--json prints the object every command prints (schema/cli-output.schema.json), the config under "config".
 
 Exit codes: 0, 1 invalid, 2 not found or unreadable.`,
   doctor: `Usage: connect-mongo doctor [path] [--env <name>] [--timeout <ms>] [--json]
@@ -58,6 +61,7 @@ whether it accepts TTL indexes (probed on a scratch collection that is dropped a
 live and of expired-but-stored sessions. Creates nothing else and changes no session.
 
   --timeout <ms>  how long to wait for the server (default: the config's operationTimeoutMS, at most 10000)
+  --json          the object every command prints (schema/cli-output.schema.json), the report under "doctor"
 
 Exit codes: 0 checked, 1 invalid config, 2 config not found, 3 server unreachable or a check refused.`,
   setup: `Usage: connect-mongo setup [path] [--env <name>] [--timeout <ms>] [--json]
@@ -81,22 +85,35 @@ interface Io {
 
 class UsageError extends Error {}
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        json: { type: 'boolean' },
-        env: { type: 'string' },
-        timeout: { type: 'string' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+const OPTIONS = { help: 'boolean', json: 'boolean', env: 'string', timeout: 'string' } as const;
+type Flags = { help?: boolean; json?: boolean; env?: string; timeout?: string };
+
+/**
+ * The command line, checked by us rather than by parseArgs' strict mode, so that a mistyped flag gets a message of
+ * ours with a "did you mean" (parseArgs' own is about positionals starting with '-').
+ */
+function parse(argv: string[]): { values: Flags; positionals: string[] } {
+  const { tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, env: { type: 'string' }, timeout: { type: 'string' } } });
+  const values: Flags = {};
+  const positionals: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === 'positional') positionals.push(t.value);
+    if (t.kind !== 'option') continue;
+    const type = OPTIONS[t.name as keyof typeof OPTIONS];
+    if (!type) {
+      const hint = t.rawName.startsWith('--') ? suggestName(t.name, Object.keys(OPTIONS)) : undefined;
+      throw new UsageError(`unknown option ${JSON.stringify(t.rawName)}${hint ? ` — did you mean "--${hint}"?` : ''}`);
+    }
+    if (type === 'boolean') {
+      if (t.value !== undefined) throw new UsageError(`${t.rawName} takes no value, found ${JSON.stringify(t.value)}`);
+      (values as Record<string, boolean>)[t.name] = true;
+    } else {
+      // A string option at the end, or followed by another option, has no value.
+      if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) throw new UsageError(`${t.rawName} needs a value (${t.rawName} <${t.name === 'env' ? 'name' : 'ms'}>)`);
+      (values as Record<string, string>)[t.name] = t.value;
+    }
   }
+  return { values, positionals };
 }
 
 function issuesText(e: OptionsError): string {
@@ -109,24 +126,70 @@ function envLabel(l: LoadedConfig): string {
   return l.envApplied ? l.envName : `${l.envName} (no block for it in the file)`;
 }
 
+/**
+ * What `--json` prints, for every command and every outcome: one object with every key present
+ * (schema/cli-output.schema.json). Keys that do not apply to a command or an outcome are null (or [] for issues).
+ */
+export interface CliOutput {
+  command: 'validate' | 'print-config' | 'doctor' | 'setup' | null;
+  ok: boolean;
+  exitCode: number;
+  file: string | null;
+  env: string | null;
+  envApplied: boolean;
+  valid: boolean | null;
+  issues: Array<{ path: string; message: string }>;
+  error: { code: 'usage' | 'not-found' | 'unreadable' | 'invalid' | 'unreachable' | 'internal'; message: string } | null;
+  config: Record<string, unknown> | null;
+  doctor: DoctorReport | null;
+  setup: SetupReport | null;
+  note: string | null;
+}
+
+const COMMANDS = ['validate', 'print-config', 'doctor', 'setup'] as const;
+
 /** Runs one command line; returns the exit code. Exported for embedding; the tests drive the real process. */
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) }): Promise<number> {
-  let command: string | undefined;
-  let json = false;
+  // Known before parsing, so that a usage error is answered in JSON too.
+  const json = argv.includes('--json');
+  const out: CliOutput = { command: null, ok: false, exitCode: EXIT.internal, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, note: null };
+  // Named before parsing too, so that a usage error's answer says which command it was about.
+  const first = argv.find((a) => !a.startsWith('-'));
+  if ((COMMANDS as readonly string[]).includes(first ?? '')) out.command = first as CliOutput['command'];
+  const finish = (code: number, fields: Partial<CliOutput> = {}): number => {
+    if (json) io.out(JSON.stringify({ ...out, ...fields, ok: code === EXIT.ok, exitCode: code }, null, 2));
+    return code;
+  };
+  const fromLoaded = (l: LoadedConfig) => Object.assign(out, { file: l.filepath, env: l.envName ?? null, envApplied: l.envApplied, valid: true });
   try {
     const { values, positionals } = parse(argv);
-    json = !!values.json;
-    command = positionals[0];
+    const command = positionals[0];
     if (!command) {
-      io[values.help ? 'out' : 'err'](MAIN_HELP);
-      return values.help ? EXIT.ok : EXIT.usage;
+      if (values.help && !json) {
+        io.out(MAIN_HELP);
+        return EXIT.ok;
+      }
+      if (values.help) return finish(EXIT.ok, { note: MAIN_HELP });
+      if (!json) {
+        io.err(MAIN_HELP);
+        return EXIT.usage;
+      }
+      throw new UsageError('no command given (commands: validate, print-config, doctor)');
     }
     if (command === 'help') {
-      io.out(HELP[positionals[1] ?? ''] ?? MAIN_HELP);
+      const text = HELP[positionals[1] ?? ''] ?? MAIN_HELP;
+      if (json) return finish(EXIT.ok, { note: text });
+      io.out(text);
       return EXIT.ok;
     }
-    if (!HELP[command]) throw new UsageError(`unknown command ${JSON.stringify(command)} (commands: validate, print-config, doctor, setup)`);
+    if (!HELP[command]) {
+      const hint = suggestName(command, COMMANDS);
+      throw new UsageError(`unknown command ${JSON.stringify(command)}${hint ? ` — did you mean "${hint}"?` : ''} (commands: ${COMMANDS.join(', ')})`);
+    }
+    out.command = command as CliOutput['command'];
+    out.env = values.env ?? process.env.NODE_ENV ?? null;
     if (values.help) {
+      if (json) return finish(EXIT.ok, { note: HELP[command] });
       io.out(HELP[command]);
       return EXIT.ok;
     }
@@ -137,81 +200,80 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       timeoutMS = Number(values.timeout);
       if (!Number.isInteger(timeoutMS) || timeoutMS < 1) throw new UsageError(`--timeout expects a number of milliseconds, found ${JSON.stringify(values.timeout)}`);
     }
-    const path = positionals[1];
-    const loadOpts = { configPath: path, envName: values.env };
+    const loaded = await loadConfig({ configPath: positionals[1], envName: values.env });
+    fromLoaded(loaded);
 
     if (command === 'validate') {
-      let loaded: LoadedConfig;
-      try {
-        loaded = await loadConfig(loadOpts);
-      } catch (e) {
-        if (e instanceof OptionsError) {
-          if (json) io.out(JSON.stringify({ valid: false, file: e.source, env: values.env ?? process.env.NODE_ENV ?? null, issues: e.issues }, null, 2));
-          else io.out(issuesText(e));
-          return EXIT.invalid;
-        }
-        throw e;
-      }
-      if (json) io.out(JSON.stringify({ valid: true, file: loaded.filepath, env: loaded.envName ?? null, envApplied: loaded.envApplied, issues: [] }, null, 2));
-      else io.out(`✓ ${loaded.filepath} is valid (environment: ${envLabel(loaded)})`);
-      return EXIT.ok;
+      if (!json) io.out(`✓ ${loaded.filepath} is valid (environment: ${envLabel(loaded)})`);
+      return finish(EXIT.ok);
     }
-
-    const loaded = await loadConfig(loadOpts);
     if (command === 'print-config') {
       const config = describeResolved(loaded);
-      if (json) io.out(JSON.stringify({ file: loaded.filepath, env: loaded.envName ?? null, envApplied: loaded.envApplied, config }, null, 2));
-      else io.out(`// file: ${loaded.filepath}\n// environment: ${envLabel(loaded)}\n${JSON.stringify(config, null, 2)}`);
-      return EXIT.ok;
+      if (!json) io.out(`// file: ${loaded.filepath}\n// environment: ${envLabel(loaded)}\n${JSON.stringify(config, null, 2)}`);
+      return finish(EXIT.ok, { config });
     }
 
     if (command === 'setup') {
       const report = await runSetup(loaded, timeoutMS ?? Math.min(loaded.normalized.operationTimeoutMS, 10_000));
-      if (json) io.out(JSON.stringify({ file: loaded.filepath, env: loaded.envName ?? null, ...report }, null, 2));
-      else io.out(`config       ${loaded.filepath} (environment: ${envLabel(loaded)})\n${setupText(report)}`);
-      return report.ok ? EXIT.ok : EXIT.unreachable;
+      if (!json) io.out(`config       ${loaded.filepath} (environment: ${envLabel(loaded)})\n${setupText(report)}`);
+      return finish(report.ok ? EXIT.ok : EXIT.unreachable, { setup: report });
     }
 
     // doctor
     if (loaded.normalized.fallbackMemory) {
       const note = 'fallbackMemory is on: the store is an in-memory MemoryStore, there is no server to check';
-      if (json) io.out(JSON.stringify({ file: loaded.filepath, env: loaded.envName ?? null, fallbackMemory: true, note }, null, 2));
-      else io.out(`config      ${loaded.filepath} (environment: ${envLabel(loaded)})\n${note}`);
-      return EXIT.ok;
+      if (!json) io.out(`config      ${loaded.filepath} (environment: ${envLabel(loaded)})\n${note}`);
+      return finish(EXIT.ok, { note });
     }
     const report = await runDoctor(loaded, timeoutMS ?? Math.min(loaded.normalized.operationTimeoutMS, 10_000));
-    if (json) io.out(JSON.stringify({ file: loaded.filepath, env: loaded.envName ?? null, ...report }, null, 2));
-    else io.out(doctorText(loaded, report));
-    return EXIT.ok;
+    if (!json) io.out(doctorText(loaded, report));
+    return finish(EXIT.ok, { doctor: report });
   } catch (e) {
     if (e instanceof UsageError) {
-      if (json) io.out(JSON.stringify({ error: 'usage', message: e.message }));
       io.err(`connect-mongo: ${e.message}\nRun "connect-mongo --help" for usage.`);
-      return EXIT.usage;
+      return finish(EXIT.usage, { error: { code: 'usage', message: e.message } });
     }
     if (e instanceof ConfigFileError) {
-      if (json) io.out(JSON.stringify({ valid: false, error: e.reason, file: e.filepath ?? null, message: e.message, issues: [] }, null, 2));
       io.err(e.message);
-      return EXIT.notFound;
+      return finish(EXIT.notFound, { file: e.filepath ?? null, error: { code: e.reason, message: e.message } });
     }
     if (e instanceof OptionsError) {
-      if (json) io.out(JSON.stringify({ error: 'invalid', file: e.source, issues: e.issues }, null, 2));
-      io.err(issuesText(e));
-      return EXIT.invalid;
+      const n = e.issues.length;
+      // validate's answer is the list of problems (stdout); for the other commands it is an error (stderr).
+      if (out.command === 'validate') {
+        if (!json) io.out(issuesText(e));
+      } else io.err(issuesText(e));
+      return finish(EXIT.invalid, { file: e.source, valid: false, issues: e.issues, error: { code: 'invalid', message: `${e.source}: ${n === 1 ? '1 problem' : `${n} problems`}` } });
     }
     if (e instanceof DoctorConnectError) {
-      if (json) io.out(JSON.stringify({ error: 'unreachable', message: e.message }, null, 2));
-      io.err(`connect-mongo ${command}: ${e.message}`);
-      return EXIT.unreachable;
+      io.err(`connect-mongo ${out.command ?? "doctor"}: ${e.message}`);
+      return finish(EXIT.unreachable, { error: { code: 'unreachable', message: e.message } });
     }
-    io.err(`connect-mongo: internal error: ${(e as Error)?.message ?? String(e)}${process.env.CONNECT_MONGO_DEBUG ? `\n${(e as Error)?.stack}` : ''}`);
-    return EXIT.internal;
+    const message = `internal error: ${(e as Error)?.message ?? String(e)}`;
+    io.err(`connect-mongo: ${message}${process.env.CONNECT_MONGO_DEBUG ? `\n${(e as Error)?.stack}` : ''}`);
+    return finish(EXIT.internal, { error: { code: 'internal', message } });
   }
+}
+
+/** The bin: runs `main` on a command line and sets the exit code (also used by scripts/connect-mongo-dev.cjs). */
+export function runCli(argv: string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`connect-mongo: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+      process.exitCode = EXIT.internal;
+    },
+  );
 }
 
 function doctorText(l: LoadedConfig, r: DoctorReport): string {
   const s = r.server;
-  const server = s.kind === 'FerretDB' ? `FerretDB ${s.ferretdbVersion ?? ''} (reports MongoDB ${s.version}), ${s.topology}` : `MongoDB ${s.version}, ${s.topology}`;
+  const server =
+    s.kind === 'FerretDB'
+      ? `FerretDB ${s.ferretdbVersion ?? '(this build does not report its version)'}, compatible with MongoDB ${s.version}, ${s.topology}`
+      : `MongoDB ${s.version}, ${s.topology}`;
   const idx = r.expiresIndex;
   const index =
     idx.state === 'no-collection'
@@ -233,14 +295,4 @@ function doctorText(l: LoadedConfig, r: DoctorReport): string {
   ].join('\n');
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e) => {
-      process.stderr.write(`connect-mongo: internal error: ${(e as Error)?.message ?? String(e)}\n`);
-      process.exitCode = EXIT.internal;
-    },
-  );
-}
+if (require.main === module) runCli(process.argv.slice(2));

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MongoClient, type CommandSucceededEvent } from 'mongodb';
 import { MongoStore } from '../src';
-import { openTestDb, isFerret, type TestDb } from './helpers';
+import { openTestDb, isFerret, TEST_POOL_SIZE, type TestDb } from './helpers';
 import { unhandled, sessionOf } from './fixtures/reliability/kit';
 
 let t: TestDb;
@@ -22,13 +22,15 @@ let client: MongoClient;
 
 test.before(async () => {
   t = await openTestDb(__filename);
-  // The store's own client, with a pool of 20: 1000 calls still race (the driver queues them), but FerretDB on
-  // PostgreSQL never needs more backend connections than PostgreSQL's default max_connections (100) allows; with the
-  // driver's default pool of 100, FerretDB on PostgreSQL stalls under this test (measured: 827 of 1000 calls timed
-  // out after 20 s), a server-capacity limit and not the store's.
-  client = new MongoClient(t.uri, { monitorCommands: true, maxPoolSize: 20 });
+  // The store's own client, with the tests' small pool (TEST_POOL_SIZE): 1000 calls still race (the driver queues
+  // them, several run at once), and FerretDB on PostgreSQL stays far below max_connections, also when PostgreSQL has
+  // other clients. With the driver's default pool of 100 FerretDB on PostgreSQL stalled under this test (827 of 1000
+  // calls timed out after 20 s), and with 20 it still timed out on a busy shared PostgreSQL.
+  client = new MongoClient(t.uri, { monitorCommands: true, maxPoolSize: TEST_POOL_SIZE });
   client.on('commandSucceeded', countDuplicates);
-  store = MongoStore.create({ client, dbName: t.dbName });
+  // 1000 calls queue on 5 connections: on a slow backend (FerretDB on a busy PostgreSQL) the last ones wait longer than
+  // the default 10 s operationTimeoutMS, a latency limit and not what this test is about.
+  store = MongoStore.create({ client, dbName: t.dbName, operationTimeoutMS: 120_000 });
   store.on('warning', () => {});
   await store.ready();
 });

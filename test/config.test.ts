@@ -346,7 +346,13 @@ test('the example config is valid, holds every option with the schema default, a
   const example = join(repoRoot, 'connect-mongo.config.example.json');
   const raw = JSON.parse(readFileSync(example, 'utf8'));
   const schema = JSON.parse(readFileSync(join(repoRoot, 'schema/store-options.schema.json'), 'utf8'));
-  assert.is(raw.$schema, './schema/store-options.schema.json');
+  // The $schema path an app's config has (the example is meant to be copied to an app's root): the schema inside the
+  // installed package, a path the package ships and exports.
+  assert.is(raw.$schema, './node_modules/connect-mongo/schema/store-options.schema.json');
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
+  const inPackage = raw.$schema.replace(`./node_modules/${pkg.name}/`, './');
+  assert.ok(pkg.exports[inPackage] === inPackage && pkg.files.includes(inPackage.split('/')[1]), `${inPackage} is shipped and exported`);
+  assert.equal(JSON.parse(readFileSync(join(repoRoot, inPackage), 'utf8')), schema);
   // One name of each pair: both in one file is an error (crypto and encryption too: the example shows encryption).
   const aliases = ['url', 'collection', 'crypto'];
   const everywhere = { ...raw, ...raw.env.production };

@@ -5,7 +5,7 @@ import mongoose from 'mongoose';
 import { MongoClient } from 'mongodb';
 import type { SessionData } from 'express-session';
 import { MongoStore, OptionsError } from '../src';
-import { openTestDb, rejects, type TestDb } from './helpers';
+import { dbNameFor, openTestDb, rejects, type TestDb } from './helpers';
 
 let t: TestDb;
 const test = suite('connections');
@@ -59,7 +59,7 @@ test('db and dbPromise: a Db is used as it is (and a dbName override picks a sib
   await roundTrip(a, 'by_db', 'd1');
   const b = MongoStore.create({ dbPromise: Promise.resolve(t.db), collectionName: 'by_db', autoRemove: 'disabled' });
   await roundTrip(b, 'by_db', 'd2');
-  const c = MongoStore.create({ db: t.client.db('cmt_connections_other'), dbName: t.dbName, collectionName: 'by_db', autoRemove: 'disabled' });
+  const c = MongoStore.create({ db: t.client.db(dbNameFor(__filename, 'other')), dbName: t.dbName, collectionName: 'by_db', autoRemove: 'disabled' });
   await roundTrip(c, 'by_db', 'd3');
   for (const s of [a, b, c]) await s.close();
   await t.db.command({ ping: 1 });
@@ -96,7 +96,7 @@ test('a rejected clientPromise fails operations with its error, without an unhan
 });
 
 test('priority when several are given: mongoUrl, then clientPromise, client, mongooseConnection, db, dbPromise', async () => {
-  const other = t.client.db('cmt_connections_other');
+  const other = t.client.db(dbNameFor(__filename, 'other'));
   const store = MongoStore.create({ client: t.client, db: other, dbName: t.dbName, collectionName: 'prio', autoRemove: 'disabled' });
   assert.is(store.options.connection?.kind, 'client');
   await roundTrip(store, 'prio', 'x1');

@@ -1,7 +1,8 @@
 /**
  * The example app (`npm start`, examples/express-app/) end to end: the app runs as its own process, exactly as a user
- * starts it, and Debian's chromium (driven by playwright-core) clicks through it. The sessions are checked in the
- * collection with the driver. Needs /usr/bin/chromium (scripts/install-chromium.sh installs it).
+ * starts it, and a headless Chromium (driven by playwright-core) clicks through it. The sessions are checked in the
+ * collection with the driver. The browser comes from the @sparticuz/chromium dev dependency (or CHROMIUM_PATH), see
+ * test/browser.ts: no root, nothing installed by hand, and it stays off the network.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,10 +11,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { openTestDb, isFerret, type TestDb } from './helpers';
+import { dbNameFor, openTestDb, isFerret, type TestDb } from './helpers';
 import { repoRoot, tmpRoot } from './server';
+import { findBrowser, OFFLINE_ARGS } from './browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const COOKIE = 'example.sid';
 const artifacts = join(repoRoot, 'test-artifacts');
 
@@ -102,7 +103,8 @@ test.after(async () => {
 });
 
 test('in chromium: counter, log-in, restart of the app, admin list, log-out', async () => {
-  assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: run \`bash scripts/install-chromium.sh\` (or set CHROMIUM_PATH)`);
+  const browser = await findBrowser();
+  console.log(`# browser: ${browser.source}`);
   const sessions = t.db.collection<{ _id: string; session: any; expires: Date }>('sessions');
   const appEnv = { MONGODB_URI: t.uri, EXAMPLE_DB_NAME: t.dbName };
   let app = await startApp(appEnv);
@@ -110,13 +112,25 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
   assert.match(app.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
   userDataDir = mkdtempSync(join(tmpRoot, 'chromium-'));
+  const browserTmp = join(userDataDir, 'tmp');
+  mkdirSync(browserTmp);
   ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath: browser.path,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: OFFLINE_ARGS,
+    // Whatever the browser writes outside its profile (temp files, caches, fontconfig, .pki) lands in .tmp/ too.
+    env: { ...process.env, HOME: userDataDir, TMPDIR: browserTmp, XDG_CONFIG_HOME: join(userDataDir, 'config'), XDG_CACHE_HOME: join(userDataDir, 'cache') },
     viewport: { width: 1000, height: 760 },
   });
   const page = ctx.pages()[0] ?? (await ctx.newPage());
+
+  // Off the network: no host name resolves, not even "localhost" (which would reach the app without the rule), so
+  // nothing but 127.0.0.1 is ever asked for. In a page of its own: its error page would interrupt the next goto.
+  const probe = await ctx.newPage();
+  const byName = app.url.replace('127.0.0.1', 'localhost');
+  const outside = await probe.goto(byName).then((r) => `loaded (${r?.status()})`, (e: Error) => e.message);
+  assert.match(outside, 'net::ERR_NAME_NOT_RESOLVED', `the browser resolved a host name: ${byName} ${outside}`);
+  await probe.close();
 
   // Two visits: the counter kept in the session rises, and the session is one document of the collection.
   await page.goto(app.url);
@@ -187,7 +201,7 @@ if (isFerret) {
   test('without MONGODB_URI: embedded FerretDB, sessions survive a restart, nothing left running', async () => {
     const dataDir = mkdtempSync(join(tmpRoot, 'example-data-'));
     try {
-      const env = { MONGODB_URI: '', EXAMPLE_DATA_DIR: dataDir, EXAMPLE_DB_NAME: 'example_embedded' };
+      const env = { MONGODB_URI: '', EXAMPLE_DATA_DIR: dataDir, EXAMPLE_DB_NAME: dbNameFor(__filename, 'embedded') };
       // A lock left by a crashed app (its process is gone) is taken over.
       const gone = spawn(process.execPath, ['-e', '']);
       await new Promise((r) => gone.once('exit', r));
@@ -195,6 +209,10 @@ if (isFerret) {
       let app = await startApp(env);
       const ferretUri = /server: FerretDB v1\.24\.2 \(sqlite\) at (mongodb:\/\/127\.0\.0\.1:\d+\/)/.exec(app.output())?.[1];
       assert.ok(ferretUri, `the app says it uses the embedded FerretDB:\n${app.output()}`);
+      // The app itself never announces a build: scripts/build-ferretdb.sh says "building" itself, and only when it does
+      // build (it printed nothing here unless the binary was out of date).
+      const own = app.output().split('\n').filter((l) => l.startsWith('connect-mongo example:'));
+      assert.not.match(own.join('\n'), /\bbuild/i, `the app announces a build:\n${app.output()}`);
       const first = await fetch(app.url);
       assert.match(await first.text(), /data-testid="views">1</);
       const cookie = first.headers.get('set-cookie')!.split(';')[0];

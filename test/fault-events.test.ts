@@ -9,13 +9,13 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore, MongoStoreError } from '../src';
 import { startFerretDB, tmpRoot, type FerretProcess, type Backend } from './server';
-import { waitFor } from './helpers';
+import { dbNameFor, waitFor } from './helpers';
 import { unhandled, startApp, get, sessionOf, type App, tearDown } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
 const OP_TIMEOUT = 1500;
 const HEARTBEAT = 500;
-const DB = 'cmt_fault_events';
+const DB = dbNameFor(__filename);
 let server: FerretProcess | undefined;
 let dataDir: string;
 let store: MongoStore;

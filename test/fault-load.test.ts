@@ -10,7 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore } from '../src';
 import { startFerretDB, tmpRoot, type FerretProcess, type Backend } from './server';
-import { sleep, waitFor } from './helpers';
+import { dbNameFor, sleep, waitFor } from './helpers';
 import { unhandled, lateErrors, startApp, get, type App, tearDown } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
@@ -34,7 +34,7 @@ test.before(async () => {
   server = await startFerretDB({ backend, dataDir });
   store = MongoStore.create({
     mongoUrl: server.uri,
-    dbName: 'cmt_fault_load',
+    dbName: dbNameFor(__filename),
     operationTimeoutMS: OP_TIMEOUT,
     mongoOptions: { heartbeatFrequencyMS: HEARTBEAT },
   });
@@ -43,7 +43,7 @@ test.before(async () => {
   await store.clear();
   app = await startApp(store);
 });
-test.after(() => tearDown({ app, store, server, dbName: 'cmt_fault_load', dataDir }));
+test.after(() => tearDown({ app, store, server, dbName: dbNameFor(__filename), dataDir }));
 
 type Phase = 'before' | 'outage' | 'after';
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore, MongoStoreError } from '../src';
 import { startFerretDB, freePort, tmpRoot, type FerretProcess, type Backend } from './server';
-import { waitFor } from './helpers';
+import { dbNameFor, waitFor } from './helpers';
 import { unhandled, dropDatabase, startApp, get, sessionOf } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
@@ -19,14 +19,14 @@ let dataDir: string;
 
 test.before(() => void (dataDir = mkdtempSync(join(tmpRoot, 'fault-start-'))));
 test.after(async () => {
-  if (server) await dropDatabase(server.uri, 'cmt_fault_start').catch(() => {});
+  if (server) await dropDatabase(server.uri, dbNameFor(__filename)).catch(() => {});
   await server?.stop();
   rmSync(dataDir, { recursive: true, force: true });
 });
 
 test('a store built while the server is down fails fast, then works on its own once the server starts', async () => {
   const port = await freePort();
-  const store = MongoStore.create({ mongoUrl: `mongodb://127.0.0.1:${port}/`, dbName: 'cmt_fault_start', operationTimeoutMS: OP_TIMEOUT });
+  const store = MongoStore.create({ mongoUrl: `mongodb://127.0.0.1:${port}/`, dbName: dbNameFor(__filename), operationTimeoutMS: OP_TIMEOUT });
   const events: string[] = [];
   store.on('connect', () => events.push('connect'));
   store.on('disconnect', () => events.push('disconnect'));
@@ -90,7 +90,7 @@ test('through express-session: a store that is down at start serves requests wit
   await server?.stop();
   server = undefined;
   const port = await freePort();
-  const store = MongoStore.create({ mongoUrl: `mongodb://127.0.0.1:${port}/`, dbName: 'cmt_fault_start', operationTimeoutMS: OP_TIMEOUT });
+  const store = MongoStore.create({ mongoUrl: `mongodb://127.0.0.1:${port}/`, dbName: dbNameFor(__filename), operationTimeoutMS: OP_TIMEOUT });
   let connected = false;
   let disconnected = false;
   store.on('connect', () => (connected = true));

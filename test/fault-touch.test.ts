@@ -10,10 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore } from '../src';
 import { startFerretDB, tmpRoot, type FerretProcess, type Backend } from './server';
+import { dbNameFor } from './helpers';
 import { unhandled, lateErrors, dropDatabase, startApp, get, type App } from './fixtures/reliability/kit';
 
 const backend: Backend = process.env.TEST_BACKEND === 'postgres' ? 'postgres' : 'sqlite';
-const DB = 'cmt_fault_touch';
+const DB = dbNameFor(__filename);
 let server: FerretProcess;
 let dataDir: string;
 let store: MongoStore;

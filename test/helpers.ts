@@ -14,10 +14,26 @@ export function serverUri(): string {
   return uri;
 }
 
-/** A database name of the test file's own: `cmt_<file>` (FerretDB/PostgreSQL: one schema a file). */
-export function dbNameFor(file: string): string {
-  return `cmt_${basename(file).replace(/\.test\.ts$/, '').replace(/[^a-zA-Z0-9_]/g, '_')}`.slice(0, 60);
+/**
+ * Every database the suite uses starts with this prefix, so that they are easy to recognise on a shared server: the
+ * suite drops the databases it uses (at a file's start and end) on the server MONGODB_URI names.
+ */
+export const TEST_DB_PREFIX = 'connect-mongo-test';
+
+/**
+ * A database name of the test file's own: `connect-mongo-test_<file>[_<suffix>]` (FerretDB/PostgreSQL: one schema a
+ * file). Only letters, digits, '_' and '-', at most 63 characters (MongoDB's limit, and PostgreSQL's for a schema).
+ */
+export function dbNameFor(file: string, suffix?: string): string {
+  const name = [TEST_DB_PREFIX, basename(file).replace(/\.test\.ts$/, ''), suffix].filter(Boolean).join('_');
+  return name.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 63);
 }
+
+/**
+ * The most connections one test client opens (the driver's default is 100). A FerretDB on PostgreSQL holds up to two
+ * PostgreSQL connections for each, and the suite must leave room on a PostgreSQL that has other clients.
+ */
+export const TEST_POOL_SIZE = 5;
 
 export interface TestDb {
   client: MongoClient;
@@ -33,7 +49,7 @@ export interface TestDb {
 export async function openTestDb(file: string, opts: { monitorCommands?: boolean } = {}): Promise<TestDb> {
   const uri = serverUri();
   const dbName = dbNameFor(file);
-  const client = new MongoClient(uri, { monitorCommands: !!opts.monitorCommands, serverSelectionTimeoutMS: 10_000 });
+  const client = new MongoClient(uri, { monitorCommands: !!opts.monitorCommands, serverSelectionTimeoutMS: 10_000, maxPoolSize: TEST_POOL_SIZE });
   await client.connect();
   const db = client.db(dbName);
   await db.dropDatabase();

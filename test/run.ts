@@ -7,8 +7,18 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startTestServer, repoRoot, type TestServer } from './server';
+import { TEST_POOL_SIZE } from './helpers';
 
-const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000);
+/** The URI with maxPoolSize=n, unless it sets a maxPoolSize of its own. */
+function withPoolSize(uri: string, n: number): string {
+  if (/[?&]maxPoolSize=/i.test(uri)) return uri;
+  const [base, query] = uri.split('?');
+  return `${base.includes('/', base.indexOf('//') + 2) ? base : `${base}/`}?${query ? `${query}&` : ''}maxPoolSize=${n}`;
+}
+
+// A guard against a hung file, not a speed limit: on 2 busy cores a file that starts dozens of processes (cli, pack)
+// has taken over 5 minutes.
+const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 900_000);
 const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 
 function testFiles(dir: string): string[] {
@@ -81,7 +91,9 @@ async function main() {
     console.log(`[run] server: ${server.name}${server.kind === 'external' ? '' : ` at ${server.uri}`}; ${files.length} test files`);
     const env = {
       ...process.env,
-      CONNECT_MONGO_TEST_URI: server.uri,
+      // Every client a test builds from the run's URI (stores with mongoUrl, CLI configs, child processes) gets a
+      // small pool: see TEST_POOL_SIZE.
+      CONNECT_MONGO_TEST_URI: withPoolSize(server.uri, TEST_POOL_SIZE),
       CONNECT_MONGO_TEST_SERVER: server.name,
       CONNECT_MONGO_TEST_KIND: server.kind,
       FORCE_COLOR: '0',

@@ -46,7 +46,7 @@ test('ensureSessionIndexes: creates the TTL index once, then finds it (MongoDB);
   if (isFerret) {
     assert.is(first.index, 'refused');
     assert.is(first.code, 238);
-    assert.match(first.message, /refused the TTL index on "expires" in cmt_setup\.setup_fresh \(code 238/);
+    assert.match(first.message, /refused the TTL index on "expires" in connect-mongo-test_setup\.setup_fresh \(code 238/);
     assert.match(first.message, /use autoRemove: 'interval'/);
   } else {
     assert.is(first.index, 'created');
@@ -77,7 +77,7 @@ test('createIndexes: false: 20 instances booting at once send listIndexes, never
   for (const { warnings } of stores) {
     assert.is(warnings.length, 1);
     assert.is(warnings[0].code, 'CONNECT_MONGO_TTL_MISSING');
-    assert.match(warnings[0].message, /createIndexes is false and there is no TTL index on "expires" in cmt_setup\.setup_many: run `connect-mongo setup` once/);
+    assert.match(warnings[0].message, /createIndexes is false and there is no TTL index on "expires" in connect-mongo-test_setup\.setup_many: run `connect-mongo setup` once/);
     assert.match(warnings[0].message, /removed every 10 min by this instance/);
   }
   // The store works either way.
@@ -93,7 +93,7 @@ test('createIndexes: false: an index on expires that is not the TTL one is named
   assert.is((await store.ready()).autoRemove, 'interval');
   assert.is(sent('createIndexes', 'setup_conflict').length, 0);
   assert.is(warnings.length, 1);
-  assert.match(warnings[0].message, /the index expires_plain on "expires" in cmt_setup\.setup_conflict is not a TTL index with expireAfterSeconds 0 \(no expireAfterSeconds\)/);
+  assert.match(warnings[0].message, /the index expires_plain on "expires" in connect-mongo-test_setup\.setup_conflict is not a TTL index with expireAfterSeconds 0 \(no expireAfterSeconds\)/);
   await store.close();
 });
 
@@ -145,21 +145,22 @@ test('connect-mongo setup: creates the index once (exit 0, then "already there")
   t.commands.length = 0;
   const human = await cli(['setup', cfg, '--timeout', '5000'], env);
   console.log(`# connect-mongo setup: exit ${human.code}: ${human.stdout.trim().split('\n').at(-1)}`);
-  assert.match(human.stdout, /sessions in  cmt_setup\.setup_cli/);
+  assert.match(human.stdout, /sessions in  connect-mongo-test_setup\.setup_cli/);
   assert.not.match(human.stdout + human.stderr, /\n\s+at .+:\d+:\d+/, 'no stack trace');
   const json = await cli(['setup', cfg, '--json'], env);
   const r = JSON.parse(json.stdout);
   assert.is(r.file, cfg);
-  assert.is(r.collection, 'setup_cli');
+  assert.is(r.command, 'setup');
+  assert.is(r.setup.collection, 'setup_cli');
   if (isFerret) {
     assert.is(human.code, 3);
-    assert.match(human.stdout, /✗ the server refused the TTL index on "expires" in cmt_setup\.setup_cli \(code 238/);
-    assert.equal([r.index, r.code, r.ok, r.server.kind], ['refused', 238, false, 'FerretDB']);
+    assert.match(human.stdout, /✗ the server refused the TTL index on "expires" in connect-mongo-test_setup\.setup_cli \(code 238/);
+    assert.equal([r.setup.index, r.setup.code, r.ok, r.setup.server.kind], ['refused', 238, false, 'FerretDB']);
     assert.is(json.code, 3);
   } else {
     assert.is(human.code, 0, human.stderr);
-    assert.match(human.stdout, /✓ created the TTL index expires_1 on "expires" in cmt_setup\.setup_cli/);
-    assert.equal([r.index, r.ok], ['found', true]);
+    assert.match(human.stdout, /✓ created the TTL index expires_1 on "expires" in connect-mongo-test_setup\.setup_cli/);
+    assert.equal([r.setup.index, r.ok], ['found', true]);
     assert.is(json.code, 0);
     const idx = (await t.db.collection('setup_cli').listIndexes().toArray()).find((i) => i.name === 'expires_1');
     assert.is(idx?.expireAfterSeconds, 0);

@@ -30,7 +30,8 @@ export async function chooseServer(env: NodeJS.ProcessEnv = process.env, log: (l
   let ferretError: Error;
   let unlock: () => void;
   try {
-    log('starting the embedded FerretDB (the first run builds it from the Go module proxy, which takes a few minutes)…');
+    // No word about building here: scripts/build-ferretdb.sh says so itself, and only when it does build.
+    log('starting the embedded FerretDB…');
     // Not a reason to fall back: the user has this app running already, and should hear so.
     unlock = lockDataDir(dataDir);
   } catch (e) {

@@ -15,8 +15,8 @@ export interface DoctorReport {
     kind: 'MongoDB' | 'FerretDB';
     /** the MongoDB version the server reports */
     version: string;
-    /** FerretDB's own version, when it says ("unknown" on builds without version info) */
-    ferretdbVersion?: string;
+    /** FerretDB's own version; null when FerretDB does not report one (builds without version info say "unknown") */
+    ferretdbVersion: string | null;
     topology: 'standalone' | 'replica set' | 'sharded';
     url: string;
   };
@@ -83,10 +83,10 @@ export async function runDoctor(loaded: LoadedConfig, timeoutMS: number): Promis
     const server: DoctorReport['server'] = {
       kind: isFerret ? 'FerretDB' : 'MongoDB',
       version: String(buildInfo.version),
+      ferretdbVersion: isFerret ? await ferretdbVersion(admin, buildInfo) : null,
       topology: hello.msg === 'isdbgrid' ? 'sharded' : hello.setName ? 'replica set' : 'standalone',
       url: maskUrl(url),
     };
-    if (isFerret) server.ferretdbVersion = String(buildInfo.ferretdbVersion ?? 'unknown');
 
     const ttl = await probeTtl(db);
     const expiresIndex = await indexState(db, n.collectionName);
@@ -104,6 +104,19 @@ export async function runDoctor(loaded: LoadedConfig, timeoutMS: number): Promis
   } finally {
     await client.close().catch(() => {});
   }
+}
+
+/**
+ * FerretDB's own version: buildInfo's ferretdbVersion, else serverStatus' (FerretDB answers both). A build made
+ * without FerretDB's version file (`go install` of the module, or the embedded package the tests run) says
+ * "unknown": that is no version, so null.
+ */
+async function ferretdbVersion(admin: import('mongodb').Db, buildInfo: Document): Promise<string | null> {
+  const known = (v: unknown) => (typeof v === 'string' && v !== '' && v !== 'unknown' ? v : null);
+  const fromBuildInfo = known(buildInfo.ferretdbVersion);
+  if (fromBuildInfo) return fromBuildInfo;
+  const status = await admin.command({ serverStatus: 1 }).catch(() => ({}) as Document);
+  return known(status.ferretdbVersion);
 }
 
 /** Creates a TTL index on a scratch collection (then drops it): the only sure answer is the server's. */
