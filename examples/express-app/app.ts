@@ -30,6 +30,10 @@ export function createApp({ store, secret, info, maxAge = 60 * 60 * 1000 }: AppO
   const app = express();
   app.disable('x-powered-by');
   app.use(express.urlencoded({ extended: false, limit: '2kb' }));
+  // Before the session middleware: an asset needs no session, and the browser's favicon request, sent while the
+  // next page is being saved, would otherwise touch() the session concurrently (FerretDB rewrites whole documents on
+  // update, so such a touch could put back the counter it read).
+  app.get('/favicon.ico', (_req, res) => void res.status(204).end());
   app.use(
     session({
       name: COOKIE_NAME,
@@ -40,8 +44,6 @@ export function createApp({ store, secret, info, maxAge = 60 * 60 * 1000 }: AppO
       cookie: { httpOnly: true, sameSite: 'lax', maxAge },
     }),
   );
-
-  app.get('/favicon.ico', (_req, res) => void res.status(204).end());
 
   app.get('/', (req, res) => {
     req.session.views = (req.session.views ?? 0) + 1;
