@@ -53,7 +53,7 @@ function jsonOf(r: Run): any {
   return out;
 }
 /** The --json object with every key at its "does not apply" value, for whole-object comparisons. */
-const blank = { command: null, ok: false, exitCode: 0, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, note: null };
+const blank = { command: null, ok: false, exitCode: 0, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, note: null };
 
 /**
  * The same command line through the exported main() in this process: for the tables of cases below, where a node
@@ -126,7 +126,7 @@ test('a mistyped flag or command gets our own message with a "did you mean"', as
     [['doctor', '--timeot', '5'], 'unknown option "--timeot" — did you mean "--timeout"?'],
     [['print-config', '--ENV', 'x'], 'unknown option "--ENV" — did you mean "--env"?'],
     [['validate', '-x'], 'unknown option "-x"'],
-    [['valdiate'], 'unknown command "valdiate" — did you mean "validate"? (commands: validate, print-config, doctor)'],
+    [['valdiate'], 'unknown command "valdiate" — did you mean "validate"? (commands: validate, print-config, doctor, setup)'],
     [['validate', '--env'], '--env needs a value (--env <name>)'],
     [['doctor', '--timeout', '--json'], '--timeout needs a value (--timeout <ms>)'],
     [['validate', '--json=yes'], '--json takes no value, found "yes"'],

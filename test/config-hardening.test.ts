@@ -297,7 +297,8 @@ test('validate: exit 2 for a config file the process may not read (as an unprivi
     assert.is(r.stderr.trim(), `connect-mongo: cannot read config file ${p}: EACCES`);
     const json = await runCli(['validate', p, '--json'], { cwd: tmp, env, argv0: asUser });
     assert.is(json.code, 2);
-    assert.equal(JSON.parse(json.stdout), { valid: false, error: 'unreadable', file: p, message: `connect-mongo: cannot read config file ${p}: EACCES`, issues: [] });
+    const out = JSON.parse(json.stdout);
+    assert.equal([out.command, out.ok, out.exitCode, out.file, out.error], ['validate', false, 2, p, { code: 'unreadable', message: `connect-mongo: cannot read config file ${p}: EACCES` }]);
   } finally {
     chmodSync(p, 0o644);
   }
