@@ -90,7 +90,8 @@ export class Connection extends EventEmitter {
         this.watch(client);
         // Operations wait for the first attempt's answer: a refused login or an unusable configuration then fails
         // each of them with the one clear error, never with the driver's raw error or a pool-cleared echo of it.
-        await this.keepConnecting(client);
+        await this.unlessClosed(this.keepConnecting(client));
+        if (this.fatal) throw this.fatal; // ready() and collection() fail with it too, whatever the autoRemove mode
         return client.db(dbName);
       }
       case 'client':

@@ -55,7 +55,7 @@ const AUTH_CODES = new Set([18 /* AuthenticationFailed */, 11 /* UserNotFound */
 /** Driver errors that no retry heals, whenever they come: missing credentials or an optional module they need. */
 const CREDENTIAL_NAMES = /^Mongo(MissingCredentialsError|MissingDependencyError|AWSError|AzureMachineError|GCPError)$/;
 /** Driver errors that, from connect(), say the options cannot work. Thrown by one operation they may be its own. */
-const CONFIG_NAMES = /^Mongo(ParseError|InvalidArgumentError|CompatibilityError)$/;
+const CONFIG_NAMES = /^Mongo(ParseError|InvalidArgumentError|CompatibilityError|RuntimeError)$/;
 /** Node errors from connect(): a TLS file that cannot be read, a certificate the client refuses. */
 const CONFIG_CODES = /^(ENOENT|EACCES|EISDIR|ERR_OSSL_.*|ERR_TLS_.*|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_.*|CERT_.*)$/;
 

@@ -228,6 +228,14 @@ function isCryptoAdapter(v: unknown): v is CryptoAdapter {
   return !!v && typeof (v as CryptoAdapter).encrypt === 'function' && typeof (v as CryptoAdapter).decrypt === 'function';
 }
 
+/** True when the connection string's host list (between the credentials and the path) has an empty entry. */
+function emptyHost(url: string): boolean {
+  const m = /^mongodb(?:\+srv)?:\/\/([^/?#]*)/i.exec(url.trim());
+  if (!m) return false;
+  const hosts = m[1].slice(m[1].lastIndexOf('@') + 1);
+  return hosts.split(',').some((h) => h.trim() === '' || h.trim().startsWith(':'));
+}
+
 /** Refuses an unacknowledged write concern wherever one can be given. */
 function checkWriteConcern(issues: OptionIssue[], path: string, wc: unknown) {
   if (wc && typeof wc === 'object') {
@@ -378,6 +386,9 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   }
   const url = o.mongoUrl ?? o.url;
   if (typeof url === 'string' && /[?&]w=0(&|$)/i.test(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'w=0 (unacknowledged writes) in the connection string is refused; use w=1 or w=majority' });
+  // The driver accepts `mongodb://a,/db` (a stray comma, an empty variable) and later throws from its monitor, out
+  // of any operation: an uncaught exception in the app. Refused here, without echoing the URL (it may hold a password).
+  if (typeof url === 'string' && emptyHost(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'the host list has an empty host (a stray comma, or a variable that was empty)' });
 
   const kinds = CONNECTION_KINDS.filter((k) => o[k] !== undefined && o[k] !== null);
   if (kinds.length === 0 && !o.fallbackMemory && issues.length === 0) {

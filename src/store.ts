@@ -186,7 +186,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
           debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
           return;
         }
-        if (this.options.touchAfterMs > 0 && session) (session as { lastModified?: Date }).lastModified = now;
+        if (this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = now;
         this.emit('touch', sid, session);
       }).catch((e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
@@ -342,8 +342,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
 
   /** The _id a sid is stored under; refuses anything but a non-empty string before any query is built. */
   protected storageId(sid: unknown): string {
-    if (typeof sid !== 'string' || sid.length === 0 || sid.length > 1024) {
-      throw new MongoStoreError(`session id must be a non-empty string of at most 1024 characters, got ${typeof sid === 'string' ? `one of ${sid.length}` : describeFound(sid)}`, 'ERR_CONNECT_MONGO_INVALID_SID');
+    // A lone surrogate encodes to U+FFFD: two such sids would share one stored session.
+    if (typeof sid !== 'string' || sid.length === 0 || sid.length > 1024 || !(sid as string & { isWellFormed(): boolean }).isWellFormed()) {
+      throw new MongoStoreError(`session id must be a well-formed, non-empty string of at most 1024 characters, got ${typeof sid === 'string' ? `one of ${sid.length}` : describeFound(sid)}`, 'ERR_CONNECT_MONGO_INVALID_SID');
     }
     return this.storageIdOf(sid);
   }

@@ -58,6 +58,9 @@ const badSids: Array<[string, unknown]> = [
   ['a Symbol', Symbol('sid')],
   ['a BigInt', 10n],
   ['an ObjectId-like', { _bsontype: 'ObjectId', id: Buffer.alloc(12) }],
+  // '\uD800' and '\uDFFF' both become U+FFFD in UTF-8: they would share one stored session.
+  ['a lone high surrogate', 'abc\uD800'],
+  ['a lone low surrogate', 'abc\uDFFF'],
 ];
 
 test(`${badSids.length} malformed sids: get/set/touch/destroy refuse them before any command is sent`, async () => {

@@ -29,6 +29,17 @@ test('defaults are applied in one place', () => {
   );
 });
 
+test('a connection string with an empty host (a stray comma, an empty variable) is refused, password masked', () => {
+  for (const url of ['mongodb://127.0.0.1:27017,/app', 'mongodb://u:Pw-secret-1@,db.example/app', 'mongodb+srv://u:Pw-secret-1@/app']) {
+    assert.throws(
+      () => new MongoStore({ mongoUrl: url }),
+      (e: Error) => e instanceof OptionsError && /\/mongoUrl: the host list has an empty host/.test(e.message) && !e.message.includes('Pw-secret-1'),
+    );
+  }
+  // Not every comma is a problem.
+  assert.is(normalizeOptions({ mongoUrl: 'mongodb://127.0.0.1:1,127.0.0.2:2/app?replicaSet=rs0' }).connection?.kind, 'url');
+});
+
 test('a typo gets "did you mean", at its JSON path', () => {
   assert.equal(issuesOf({ touchafter: 10 }), [{ path: '/touchafter', message: 'unknown option "touchafter" — did you mean "touchAfter"?' }]);
   assert.equal(issuesOf({ colection: 'x' }), [{ path: '/colection', message: 'unknown option "colection" — did you mean "collection"?' }]);

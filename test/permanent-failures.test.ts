@@ -84,6 +84,36 @@ test('refused credentials: ERR_CONNECT_MONGO_AUTH for every operation, and the s
   }
 });
 
+test('refused credentials in interval and disabled modes too: ready() and collection() fail with it', async () => {
+  for (const autoRemove of ['interval', 'disabled'] as const) {
+    const store = MongoStore.create({ mongoUrl: `mongodb://cm-nobody:${PASSWORD}@${new URL(t.uri.replace(/^mongodb:/, 'http:')).host}/${t.dbName}`, autoRemove, operationTimeoutMS: 5_000 });
+    try {
+      for (const [name, p] of [['ready', store.ready()], ['collection', store.collection()]] as const) {
+        const e = (await (p as Promise<unknown>).then(() => undefined, (x) => x)) as MongoStoreError;
+        assert.instance(e, MongoStoreError, `${autoRemove} ${name} resolved`);
+        assert.is(e.code, 'ERR_CONNECT_MONGO_AUTH', `${autoRemove} ${name}`);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+});
+
+test('close() while the first connect is still failing: waiting operations end with ERR_CONNECT_MONGO_CLOSED at once', async () => {
+  // Nothing listens on this port. operationTimeoutMS is 10 minutes: before the fix, close() and the get waited for it
+  // (the runner's per-file hang guard is then what fails this test; no wall-clock threshold here).
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  const store = MongoStore.create({ mongoUrl: `mongodb://127.0.0.1:${port}/${t.dbName}`, autoRemove: 'disabled', operationTimeoutMS: 600_000 });
+  const pending = store.get('s').then(() => undefined, (e) => e as MongoStoreError);
+  await sleep(100);
+  await store.close();
+  const e = await pending;
+  assert.is(e?.code, 'ERR_CONNECT_MONGO_CLOSED', String(e));
+});
+
 const configCases: Array<[string, string, object, RegExp]> = [
   ['a TLS CA file that does not exist', '?tls=true&tlsCAFile=/nonexistent/connect-mongo-ca.pem', {}, /ENOENT/],
   ['GSSAPI without the kerberos module', '?authMechanism=GSSAPI', {}, /MongoMissingDependencyError.*kerberos/],
