@@ -31,6 +31,7 @@ export interface AutoRemoveOptions {
 const warnedFallback = new Set<string>();
 
 const RETRY_MIN_MS = 1_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const RETRY_MAX_MS = 60_000;
 
 /** The query for sessions that have expired (documents without `expires` never do, as in connect-mongo). */
@@ -144,7 +145,9 @@ export class AutoRemover {
    */
   private schedule() {
     if (this.stopped || this.timer) return;
-    this.timer = setInterval(() => this.tick(), this.opts.intervalMs);
+    // Node's timers hold at most 2^31-1 ms (24.8 days); the schema allows connect-mongo 6's 71582 minutes (49.7 days),
+    // which would overflow to 1 ms: longer intervals tick every 24.8 days instead (an extra removal is harmless).
+    this.timer = setInterval(() => this.tick(), Math.min(this.opts.intervalMs, MAX_TIMER_MS));
     this.timer.unref();
   }
 

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { MongoClient, type Collection, type Db, type ReadPreferenceMode, type TopologyDescriptionChangedEvent } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import type { ConnectionSpec, MongooseConnectionLike } from './options';
-import { MongoStoreError, maskUrl, urlSecrets } from './errors';
+import { MongoStoreError, hideFromInspection, maskUrl, urlSecrets } from './errors';
 import { permanentReason } from './driver-errors';
 import { debug } from './debug';
 
@@ -64,7 +64,10 @@ export class Connection extends EventEmitter {
       // URL) gets w: 1 on this collection, so every insert/update/delete/createIndexes it sends says so.
       const w = (db as { writeConcern?: { w?: unknown } }).writeConcern?.w;
       const unacknowledged = w === 0 || w === '0';
-      return db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary', ...(unacknowledged ? { writeConcern: { w: 1 } } : {}) });
+      const col = db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary', ...(unacknowledged ? { writeConcern: { w: 1 } } : {}) });
+      // `console.log(await store.collection())` would print the client and its connection string's password.
+      hideFromInspection(col, [], () => ({ namespace: col.namespace }));
+      return col;
     });
     this.collection.then(
       () => (this.waitingFor = undefined),

@@ -437,6 +437,9 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   };
   // store.options is public: logging it shows the connection string masked and no secret.
   hideFromInspection(normalized, [], () => normalized as unknown as Record<string, unknown>);
+  // Logged on its own, the connection shows its kind (and a URL masked), never a client with its credentials.
+  const spec = normalized.connection;
+  if (spec) hideFromInspection(spec, [], () => (spec.kind === 'url' ? { kind: spec.kind, url: spec.url, mongoOptions: spec.mongoOptions } : { kind: spec.kind }));
   return normalized;
 }
 

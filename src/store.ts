@@ -431,6 +431,10 @@ function readableError(e: unknown, name: string, closing = false): unknown {
   if (name === 'set' && BSON.BSONError.isBSONError(e)) {
     return new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
   }
+  // A session over BSON's 16 MB makes the encoder write past its buffer: Node's RangeError, nothing sent.
+  if (name === 'set' && (e as { code?: unknown })?.code === 'ERR_OUT_OF_RANGE') {
+    return new MongoStoreError('the session cannot be serialized: it is larger than a MongoDB document may be (16 MB)', 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+  }
   return e;
 }
 

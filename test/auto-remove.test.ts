@@ -145,6 +145,20 @@ test('interval, many instances: no removal at boot; each tick removes after its 
   assert.ok(new Set(delays).size > 1, 'each tick draws its own delay');
 });
 
+test("interval: connect-mongo 6's longest autoRemoveInterval (71582 min) does not overflow Node's timer into a 1 ms loop", async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  const store = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'longest', autoRemove: 'interval', autoRemoveInterval: 71582 });
+  await store.ready();
+  await new Promise((r) => setTimeout(r, 20));
+  process.off('warning', onWarning);
+  const remover = (store as any).autoRemover;
+  assert.is(remover.timer._idleTimeout, 2 ** 31 - 1, 'the longest period a timer holds');
+  assert.not.ok(warnings.includes('TimeoutOverflowWarning'), warnings.join());
+  await store.close();
+});
+
 test('disabled: no index, no removal; get still hides expired sessions', async () => {
   const col = t.db.collection('disabled');
   await col.insertOne(doc('old', -1000));

@@ -236,6 +236,7 @@ test('sessions that cannot be serialized fail set() with a clear error and leave
     ['a deep cycle', deep],
     ['a BigInt', sessionOf({ n: 10n, who: MARK })],
     ['a toJSON that throws', sessionOf({ who: { toJSON() { throw new Error('nope'); } } })],
+    ['over 16 MB', sessionOf({ big: 'x'.repeat(17 * 1024 * 1024) })],
   ];
   for (const opts of [{}, { crypto: { secret: 'bad-input-crypto-secret' } }, { encryption: { secret: 'bad-input-crypto-secret' } }, { stringify: false }]) {
     const store = storeOf(opts);

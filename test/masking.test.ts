@@ -7,6 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { MongoClient } from 'mongodb';
 import { format, inspect } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -225,6 +226,17 @@ test('a store connected to the real server logs the same way, and still works', 
     const text = inspect(store, { depth: Infinity }) + safeJson(store);
     assert.not.ok(text.includes('CryptoLive-0042'));
     assert.not.match(text, /MongoClient \{|topology/i, 'no driver internals');
+    // What a user can reach from the store: its collection (the driver's object, whose client holds the URL) and the
+    // options' connection; with a password in the URL, neither shows it at any depth.
+    // (A client of the app's: FerretDB refuses every login, and collection() needs no round trip with a client.)
+    const client = new MongoClient(t.uri.replace('mongodb://', 'mongodb://u:Coll-Secret-77@'));
+    const withPassword = new MongoStore({ client, dbName: t.dbName, autoRemove: 'disabled' });
+    const col = await withPassword.collection();
+    const seen = [inspect(col), inspect(col, { depth: Infinity }), safeJson(col), inspect(withPassword.options.connection, { depth: Infinity }), inspect(store.options.connection, { depth: Infinity }), safeJson(withPassword.options)].join('\n');
+    assert.not.ok(seen.includes('Coll-Secret-77'), seen);
+    assert.match(inspect(col), new RegExp(`namespace: '${t.dbName}\\.sessions'`));
+    await withPassword.close();
+    await client.close();
   } finally {
     await store.close();
   }
