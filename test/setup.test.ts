@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { runCli } from './fixtures/cli-run';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoStore, ensureSessionIndexes } from '../src';
@@ -122,17 +122,8 @@ test('createIndexes: true (default) still creates the index at start', async () 
   await store.close();
 });
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli.ts'), ...args], { cwd: tmp, env: { ...process.env, NODE_ENV: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The command as a subprocess, NODE_ENV unset (the shared runner of the CLI tests). */
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: tmp, env });
 const config = (name: string, body: object) => {
   const p = join(tmp, name);
   writeFileSync(p, JSON.stringify(body));
