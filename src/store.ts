@@ -46,6 +46,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private closing?: Promise<void>;
   /** operations running now: close() lets them finish (each is bounded by operationTimeoutMS) before the client goes */
   private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
+  /** findOne()s under way by _id, that concurrent get()s of the same session join (see sharedRead) */
+  private reads?: Map<string, SharedRead>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -133,7 +135,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('get', async (col) => {
         const id = this.storageId(sid);
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
-        const doc = await col.findOne({ _id: id });
+        const doc = await this.sharedRead(col, id);
         const session = doc && (await this.readLive(doc, sid));
         debugSid('get %s: %s', sid, session ? 'found' : 'none');
         this.emit('get', sid); // found or not, as connect-mongo 6
@@ -149,6 +151,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return answer(
       this.run('set', async (col) => {
         const id = this.storageId(sid);
+        this.forgetReads(id); // already now: the encoding below takes a while (a cipher)
         const now = new Date();
         const fields: Partial<SessionDocument> = { session: await this.codec.encode(this.withoutLastModified(session), id), expires: this.expiresOf(session, now) };
         if (this.options.touchAfterMs > 0) fields.lastModified = now;
@@ -157,7 +160,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         if (this.options.timestamps) update.$setOnInsert = { createdAt: now };
         // A lastModified left by an earlier touchAfter setting (or a damaged one) goes with the next save.
         if (!(this.options.touchAfterMs > 0)) update.$unset = { lastModified: '' };
-        const res = await this.upsert(() => col.updateOne({ _id: id }, update, { upsert: true, ...this.writeOptions() }));
+        const res = await this.afterWrite(id, this.upsert(() => col.updateOne({ _id: id }, update, { upsert: true, ...this.writeOptions() })));
         debugSid('set %s (%s)', sid, res.upsertedCount ? 'created' : 'updated');
         this.emit(res.upsertedCount ? 'create' : 'update', sid);
         this.emit('set', sid);
@@ -181,7 +184,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         if (this.options.touchAfterMs > 0) fields.lastModified = now;
         if (this.options.timestamps) fields.updatedAt = now;
         // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
-        const res = await col.updateOne({ _id: id }, { $set: fields }, this.writeOptions());
+        const res = await this.afterWrite(id, col.updateOne({ _id: id }, { $set: fields }, this.writeOptions()));
         if (res.matchedCount === 0) {
           debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
           return;
@@ -203,7 +206,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   destroy(sid: string, callback?: Callback<void>): Promise<void> | void {
     return answer(
       this.run('destroy', async (col) => {
-        await col.deleteOne({ _id: this.storageId(sid) }, this.writeOptions());
+        const id = this.storageId(sid);
+        await this.afterWrite(id, col.deleteOne({ _id: id }, this.writeOptions()));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
@@ -243,7 +247,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return answer(
       this.run('clear', async (col) => {
         try {
-          await col.deleteMany({}, this.writeOptions());
+          await this.afterWrite(undefined, col.deleteMany({}, this.writeOptions()));
         } catch (e) {
           if (!isNamespaceNotFound(e)) throw e;
         }
@@ -338,6 +342,56 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     const reason = permanentReason(e);
     if (reason) return this.connection.permanent(reason, e);
     return readableError(e, name, !!this.closing);
+  }
+
+  /**
+   * One findOne per _id at a time: a get() while another get() of the same _id waits for its answer joins it. The
+   * first caller gets the driver's document, every joined one a BSON copy made before anyone reads it, so no two
+   * callers share an object. Read-your-writes: a write to the _id (clear(): to any) takes the read out of the map
+   * when it starts and again when it settles (see afterWrite), so a get() never joins a read that may have been
+   * answered before the write. The entry goes when the read settles: the map holds only reads under way (one that
+   * never settles is replaced by the next get after operationTimeoutMS, and held only by its own callers).
+   */
+  private sharedRead(col: Collection<SessionDocument>, id: string): Promise<SessionDocument | null> {
+    const reads = (this.reads ??= new Map<string, SharedRead>());
+    const joined = reads.get(id);
+    // Not a read older than a get may wait: one stuck on a dead socket must not hold up every later get of the session.
+    if (joined && Date.now() - joined.started < this.options.operationTimeoutMS) {
+      joined.callers++;
+      return joined.docs.then((docs) => docs.pop()!);
+    }
+    const read: SharedRead = { callers: 1, started: Date.now(), docs: undefined! };
+    const forget = () => reads.get(id) === read && reads.delete(id);
+    // Copies are made here, before any caller resumes: callers joined after this point start a read of their own.
+    read.docs = col.findOne({ _id: id }).then(
+      (doc) => {
+        forget();
+        const docs: Array<SessionDocument | null> = [doc];
+        for (let i = 1; i < read.callers; i++) docs.push(doc && (BSON.deserialize(BSON.serialize(doc)) as SessionDocument));
+        return docs.reverse(); // pop() hands the driver's own document to the first caller
+      },
+      (e) => {
+        forget();
+        throw e;
+      },
+    );
+    reads.set(id, read);
+    return read.docs.then((docs) => docs.pop()!);
+  }
+
+  /** A write's promise; once it settles, no get() may join a read of that _id (all _ids when undefined) begun before. */
+  private async afterWrite<T>(id: string | undefined, write: Promise<T>): Promise<T> {
+    this.forgetReads(id);
+    try {
+      return await write;
+    } finally {
+      this.forgetReads(id);
+    }
+  }
+
+  private forgetReads(id: string | undefined) {
+    if (id === undefined) this.reads?.clear();
+    else this.reads?.delete(id);
   }
 
   /** The _id a sid is stored under; refuses anything but a non-empty string before any query is built. */
@@ -436,6 +490,13 @@ function readableError(e: unknown, name: string, closing = false): unknown {
     return new MongoStoreError('the session cannot be serialized: it is larger than a MongoDB document may be (16 MB)', 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
   }
   return e;
+}
+
+/** A findOne under way that concurrent get()s share: how many callers wait on it, and a document for each. */
+interface SharedRead {
+  callers: number;
+  started: number;
+  docs: Promise<Array<SessionDocument | null>>;
 }
 
 /**

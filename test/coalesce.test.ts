@@ -1,0 +1,189 @@
+/**
+ * Concurrent get()s of one session share one findOne (a page load sends several requests with one cookie at once).
+ * Each caller still gets a session of its own, and a get() never joins a read that began before a write to that
+ * session from this store. Finds are counted by command monitoring on the store's own client.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { MongoClient } from "mongodb";
+import { MongoStore, SessionCorruptError } from "../src";
+import { openTestDb, TEST_POOL_SIZE, type TestDb } from "./helpers";
+import { unhandled, sessionOf } from "./fixtures/reliability/kit";
+
+let t: TestDb;
+let store: MongoStore;
+
+/** find commands of the store's client for the given _ids, since the last reset */
+const finds = (...ids: string[]) =>
+  t.commands.filter(
+    (c) =>
+      c.commandName === "find" &&
+      ids.includes((c.command.filter as { _id?: string })?._id as string),
+  ).length;
+const reset = () => (t.commands.length = 0);
+
+test.before(async () => {
+  t = await openTestDb(__filename, { monitorCommands: true });
+  store = MongoStore.create({ client: t.client, dbName: t.dbName });
+  store.on("warning", () => {});
+  await store.ready();
+});
+test.after(async () => {
+  await store?.close();
+  await t?.close();
+});
+
+test("8 parallel gets of one sid: one find, 8 equal sessions that share no object, 8 get events", async () => {
+  await store.set(
+    "page",
+    sessionOf({ user: { name: "ada", roles: ["admin"] } }),
+  );
+  let events = 0;
+  const onGet = () => events++;
+  store.on("get", onGet);
+  reset();
+  const got = await Promise.all(
+    Array.from({ length: 8 }, () => store.get("page")),
+  );
+  store.off("get", onGet);
+  assert.is(finds("page"), 1);
+  assert.is(events, 8);
+  for (const s of got) assert.equal(s, got[0]);
+  assert.is((got[0] as any).user.name, "ada");
+  assert.is(new Set(got).size, 8);
+  // Mutating one caller's session (nested objects and its cookie included) leaves every other one as read.
+  const first = got[0] as any;
+  first.user.name = "mallory";
+  first.user.roles.push("root");
+  first.cookie.path = "/elsewhere";
+  for (const s of got.slice(1) as any[]) {
+    assert.is(s.user.name, "ada");
+    assert.equal(s.user.roles, ["admin"]);
+    assert.is(s.cookie.path, "/");
+  }
+});
+
+test("a get after a finished get starts a read of its own", async () => {
+  reset();
+  await store.get("page");
+  await store.get("page");
+  assert.is(finds("page"), 2);
+});
+
+test("concurrent gets of different sids are not merged", async () => {
+  await store.set("a", sessionOf({ v: "a" }));
+  await store.set("b", sessionOf({ v: "b" }));
+  reset();
+  const [a1, b1, a2, b2] = await Promise.all([
+    store.get("a"),
+    store.get("b"),
+    store.get("a"),
+    store.get("b"),
+  ]);
+  assert.is(finds("a"), 1);
+  assert.is(finds("b"), 1);
+  assert.is((a1 as any).v, "a");
+  assert.is((a2 as any).v, "a");
+  assert.is((b1 as any).v, "b");
+  assert.is((b2 as any).v, "b");
+});
+
+test("a get called after a set does not join the read begun before it", async () => {
+  await store.set("rw", sessionOf({ v: 1 }));
+  reset();
+  const before = store.get("rw");
+  const write = store.set("rw", sessionOf({ v: 2 }));
+  const after = store.get("rw"); // its read may still be answered before the write: it is issued first
+  await Promise.all([before, write, after]);
+  assert.is(finds("rw"), 2);
+  assert.is(((await store.get("rw")) as any).v, 2);
+});
+
+test("a set issued while a get is in flight, then a get: the second get sees the new value", async () => {
+  for (let round = 0; round < 20; round++) {
+    await store.set("rw2", sessionOf({ v: `old${round}` }));
+    const first = store.get("rw2");
+    await store.set("rw2", sessionOf({ v: `new${round}` }));
+    const second = await store.get("rw2");
+    assert.is((second as any).v, `new${round}`);
+    await first;
+  }
+});
+
+test("destroy then get: null, also with a get of the session in flight", async () => {
+  await store.set("gone", sessionOf({ v: 1 }));
+  reset();
+  const before = store.get("gone");
+  const destroy = store.destroy("gone");
+  const during = store.get("gone");
+  await Promise.all([before, destroy, during]);
+  assert.is(finds("gone"), 2);
+  assert.is(await store.get("gone"), null);
+
+  await store.set("gone", sessionOf({ v: 2 }));
+  const inFlight = store.get("gone");
+  await store.destroy("gone");
+  assert.is(await store.get("gone"), null);
+  await inFlight;
+});
+
+test("touch and clear also keep later gets off an earlier read", async () => {
+  await store.set("tc", sessionOf({ v: 1 }));
+  reset();
+  const s = sessionOf({ v: 1 });
+  await Promise.all([store.get("tc"), store.touch("tc", s), store.get("tc")]);
+  assert.is(finds("tc"), 2);
+  reset();
+  await Promise.all([store.get("tc"), store.clear(), store.get("tc")]);
+  assert.is(finds("tc"), 2);
+  assert.is(await store.get("tc"), null);
+});
+
+test("a corrupt document: every joined caller gets the error (onCorruptSession: error)", async () => {
+  const col = await store.collection();
+  await col.insertOne({
+    _id: "bad",
+    session: "{not json",
+    expires: new Date(Date.now() + 3_600_000),
+  });
+  reset();
+  const results = await Promise.allSettled(
+    Array.from({ length: 8 }, () => store.get("bad")),
+  );
+  assert.is(finds("bad"), 1);
+  for (const r of results) {
+    assert.is(r.status, "rejected");
+    assert.instance((r as PromiseRejectedResult).reason, SessionCorruptError);
+  }
+});
+
+test("a failed read reaches every joined caller, and nothing is left behind", async () => {
+  const client = new MongoClient(t.uri, { maxPoolSize: TEST_POOL_SIZE });
+  const own = MongoStore.create({ client, dbName: t.dbName });
+  own.on("warning", () => {});
+  await own.set("fail", sessionOf({ v: 1 }));
+  const settled = Promise.allSettled(
+    Array.from({ length: 8 }, () => own.get("fail")),
+  );
+  await client.close(); // the reads under way fail with the client
+  const results = await settled;
+  // The close may come after the reads' answers; what was read must then be the session, for every caller.
+  const failed = results.filter((r) => r.status === "rejected").length;
+  assert.ok(failed === 0 || failed === 8, `${failed} of 8 failed`);
+  for (const r of results)
+    if (r.status === "rejected")
+      assert.match((r.reason as Error).message, /client was closed/);
+  for (const r of results)
+    if (r.status === "fulfilled") assert.is((r.value as any).v, 1);
+  assert.is(
+    (own as unknown as { reads?: Map<string, unknown> }).reads?.size ?? 0,
+    0,
+  );
+  await own.close().catch(() => {});
+});
+
+test("no unhandled rejection", () => {
+  assert.equal(unhandled, []);
+});
+
+test.run();
