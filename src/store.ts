@@ -358,7 +358,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     // Not a read older than a get may wait: one stuck on a dead socket must not hold up every later get of the session.
     if (joined && Date.now() - joined.started < this.options.operationTimeoutMS) {
       joined.callers++;
-      return joined.docs.then((docs) => docs.pop()!);
+      return joined.docs.then((docs) => ownDoc(docs.pop(), col, id));
     }
     const read: SharedRead = { callers: 1, started: Date.now(), docs: undefined! };
     const forget = () => reads.get(id) === read && reads.delete(id);
@@ -366,8 +366,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     read.docs = col.findOne({ _id: id }).then(
       (doc) => {
         forget();
-        const docs: Array<SessionDocument | null> = [doc];
-        for (let i = 1; i < read.callers; i++) docs.push(doc && (BSON.deserialize(BSON.serialize(doc)) as SessionDocument));
+        const docs: Array<SessionDocument | null | undefined> = [doc];
+        for (let i = 1; i < read.callers; i++) docs.push(copyOf(doc));
         return docs.reverse(); // pop() hands the driver's own document to the first caller
       },
       (e) => {
@@ -376,7 +376,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       },
     );
     reads.set(id, read);
-    return read.docs.then((docs) => docs.pop()!);
+    return read.docs.then((docs) => ownDoc(docs.pop(), col, id));
   }
 
   /** A write's promise; once it settles, no get() may join a read of that _id (all _ids when undefined) begun before. */
@@ -496,7 +496,8 @@ function readableError(e: unknown, name: string, closing = false): unknown {
 interface SharedRead {
   callers: number;
   started: number;
-  docs: Promise<Array<SessionDocument | null>>;
+  /** one document per caller; undefined: that caller's copy could not be made, it reads for itself */
+  docs: Promise<Array<SessionDocument | null | undefined>>;
 }
 
 /**
@@ -509,6 +510,24 @@ function withStoredExpiry(session: unknown, expires: Date | undefined) {
   if (!expires || !cookie || typeof cookie !== 'object' || !cookie.expires) return;
   if (typeof cookie.expires === 'string') cookie.expires = expires.toISOString();
   else if (cookie.expires instanceof Date) cookie.expires = expires;
+}
+
+/**
+ * A joined caller's own copy of the document, or undefined (that caller then reads for itself): values from another
+ * copy of the driver (an app's mongodb 5 client, mongoose's) may be types our BSON refuses to encode.
+ */
+function copyOf(doc: SessionDocument | null): SessionDocument | null | undefined {
+  if (!doc) return doc;
+  try {
+    return BSON.deserialize(BSON.serialize(doc)) as SessionDocument;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A caller's document from a shared read; one whose copy failed reads it for itself (null is "no session"). */
+function ownDoc(doc: SessionDocument | null | undefined, col: Collection<SessionDocument>, id: string): Promise<SessionDocument | null> | SessionDocument | null {
+  return doc === undefined ? col.findOne({ _id: id }) : doc;
 }
 
 /** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */

@@ -182,6 +182,23 @@ test("a failed read reaches every joined caller, and nothing is left behind", as
   await own.close().catch(() => {});
 });
 
+test("a client from another copy of the driver (mongodb 5): joined gets of a BSON session each get their own, all succeed", async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const v5 = require("mongodb5") as typeof import("mongodb");
+  const client5 = new v5.MongoClient(t.uri, { maxPoolSize: 2 });
+  const store5 = MongoStore.create({ client: client5 as never, dbName: t.dbName, collectionName: "coalesce_v5", autoRemove: "disabled", stringify: false });
+  try {
+    const oid = new v5.ObjectId();
+    await store5.set("bson", sessionOf({ owner: oid }) as never);
+    const got = await Promise.all(Array.from({ length: 8 }, () => store5.get("bson")));
+    for (const s of got as any[]) assert.is(String(s.owner), String(oid), "each caller reads the session");
+    assert.is(new Set(got).size, 8);
+  } finally {
+    await store5.close();
+    await client5.close();
+  }
+});
+
 test("no unhandled rejection", () => {
   assert.equal(unhandled, []);
 });
