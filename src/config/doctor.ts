@@ -5,7 +5,8 @@
  * sessions are live and how many are expired but still stored.
  */
 import { randomBytes } from 'node:crypto';
-import { MongoClient, MongoServerError, type Document } from 'mongodb';
+import { MongoClient, type Document, type MongoServerError } from 'mongodb';
+import { isServerError } from '../driver-errors';
 import { maskUrl } from '../errors';
 import type { LoadedConfig } from './load';
 
@@ -99,7 +100,10 @@ export async function runDoctor(loaded: LoadedConfig, timeoutMS: number): Promis
         };
     return { server, database: db.databaseName, collection: n.collectionName, ttl, autoRemove: autoRemovePlan(n.autoRemove, n.autoRemoveIntervalMs, ttl.supported, expiresIndex), expiresIndex, sessions };
   } catch (e) {
-    if (e instanceof MongoServerError) throw new DoctorConnectError(`the server refused a check: ${e.codeName ?? e.code}: ${e.message.split('\n')[0]}`);
+    if (isServerError(e)) {
+      const se = e as { codeName?: string; code?: number; message: string };
+      throw new DoctorConnectError(`the server refused a check: ${se.codeName ?? se.code}: ${se.message.split('\n')[0]}`);
+    }
     throw e;
   } finally {
     await client.close().catch(() => {});
