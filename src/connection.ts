@@ -26,6 +26,9 @@ export interface ConnectionOptions {
 /** What a client offers us, whichever copy of the driver it comes from. */
 type AnyClient = Pick<MongoClient, 'db' | 'on' | 'off' | 'connect' | 'close'> & { options?: { hosts?: unknown[] } };
 
+/** The stores' topology listeners of each client, behind one listener on the client (see watch()). */
+const WATCHERS = new WeakMap<object, { set: Set<(e: TopologyDescriptionChangedEvent) => void>; listener: (e: TopologyDescriptionChangedEvent) => void }>();
+
 export class Connection extends EventEmitter {
   /** true when the store opened the client (url) and so must close it */
   readonly owned: boolean;
@@ -231,7 +234,30 @@ export class Connection extends EventEmitter {
     if (Array.isArray(hosts) && hosts.length) this.serverKey = hosts.map(String).sort().join(',');
     // A client-like object without events (a wrapper, a test double) still works; it just gives no connect/disconnect.
     if (typeof client.on !== 'function') return;
-    client.on('topologyDescriptionChanged', this.onTopology);
+    // One listener per client, shared by all its stores: 11 stores on one client would otherwise trip Node's
+    // MaxListenersExceededWarning.
+    let watchers = WATCHERS.get(client);
+    if (!watchers) {
+      const set = new Set<(e: TopologyDescriptionChangedEvent) => void>();
+      const listener = (e: TopologyDescriptionChangedEvent) => {
+        for (const w of set) w(e);
+      };
+      watchers = { set, listener };
+      WATCHERS.set(client, watchers);
+      client.on('topologyDescriptionChanged', listener);
+    }
+    watchers.set.add(this.onTopology);
+  }
+
+  private unwatch() {
+    const client = this.client;
+    const watchers = client && WATCHERS.get(client);
+    if (!client || !watchers) return;
+    watchers.set.delete(this.onTopology);
+    if (watchers.set.size === 0 && typeof client.off === 'function') {
+      client.off('topologyDescriptionChanged', watchers.listener);
+      WATCHERS.delete(client);
+    }
   }
 
   private track(available: boolean) {
@@ -253,7 +279,7 @@ export class Connection extends EventEmitter {
     this.closed = true;
     for (const cleanup of [...this.cleanups]) cleanup();
     this.cleanups.clear();
-    if (typeof this.client?.off === 'function') this.client.off('topologyDescriptionChanged', this.onTopology);
+    this.unwatch();
     await drain?.();
     if (this.owned && this.client) await this.client.close();
   }

@@ -139,4 +139,26 @@ test('entries() iterating across close(): a MongoStoreError, never a raw driver 
   assert.ok(seen >= 1);
 });
 
+test('15 live stores on one client add one topology listener, not 15 (no MaxListenersExceededWarning); closing them removes it', async () => {
+  const client = new MongoClient(t.uri, { maxPoolSize: 2 });
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const base = client.listenerCount('topologyDescriptionChanged');
+    const stores = Array.from({ length: 15 }, (_, i) => new MongoStore({ client, dbName: t.dbName, collectionName: `many_${i}`, autoRemove: 'disabled' }));
+    await Promise.all(stores.map((s) => s.ready()));
+    assert.is(client.listenerCount('topologyDescriptionChanged'), base + 1);
+    await stores[0].set('s', sessionOf());
+    assert.ok(await stores[0].get('s'));
+    for (const s of stores) await s.close();
+    assert.is(client.listenerCount('topologyDescriptionChanged'), base);
+    await new Promise((r) => setImmediate(r));
+    assert.not.ok(warnings.includes('MaxListenersExceededWarning'), warnings.join());
+  } finally {
+    process.off('warning', onWarning);
+    await client.close();
+  }
+});
+
 test.run();
