@@ -83,7 +83,10 @@ function untarBrotli(file: string, into: string): Promise<void> {
     let err = '';
     tar.stderr.on('data', (d) => (err += d));
     tar.on('error', reject);
-    tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x of ${file} failed (${code}): ${err.trim()}`))));
-    pipeline(createReadStream(file), createBrotliDecompress(), tar.stdin).catch(reject);
+    // tar's exit status decides: tar may close its stdin at the archive's end marker before the padding after it is
+    // written, which the pipeline reports as "Premature close" although everything was extracted.
+    let piped: Error | undefined;
+    tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x of ${file} failed (${code}): ${err.trim()}${piped ? ` (${piped.message})` : ''}`))));
+    pipeline(createReadStream(file), createBrotliDecompress(), tar.stdin).catch((e: Error) => (piped = e));
   });
 }
