@@ -46,7 +46,7 @@ export interface StoreOptions {
    */
   autoRemove?: 'native' | 'interval' | 'disabled';
   /**
-   * Minutes between two removals of expired sessions in 'interval' mode (and in the fallback from 'native'). Fractions are fine (0.5 = 30 s). Each instance jitters it by ±20 % and makes its first removal at a random point within it, so many instances do not remove at once.
+   * Minutes between two removals of expired sessions in 'interval' mode (and in the fallback from 'native'). Fractions are fine (0.5 = 30 s). Each tick removes after a random delay of up to 40 % of the interval, so many instances do not remove at once and none removes at boot.
    */
   autoRemoveInterval?: number;
   /**

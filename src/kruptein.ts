@@ -4,19 +4,15 @@
  * encodeas(ASN.1 { ct, hmac, iv, salt, at, aad }): a fresh PBKDF2 salt and IV per write, an HMAC over the ciphertext.
  * Unlike "cm1:", it is not bound to the session id.
  */
+import type { StoreOptions } from '../generated';
 import type { CryptoAdapter } from './options';
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 
-/** connect-mongo 6's `crypto` option (and createKrupteinAdapter's argument). A list of secrets is our addition. */
-export interface CryptoOptions {
-  secret: false | string | string[];
-  algorithm?: string;
-  hashing?: string;
-  encodeas?: string;
-  key_size?: number;
-  iv_size?: number;
-  at_size?: number;
-}
+/**
+ * connect-mongo 6's `crypto` option (and createKrupteinAdapter's argument), from the schema; a list of secrets (our
+ * addition) may be any array here, since createKrupteinAdapter is also called from code.
+ */
+export type CryptoOptions = Omit<NonNullable<StoreOptions['crypto']>, 'secret'> & { secret: false | string | string[] };
 
 /** The defaults connect-mongo 3–6 merge under the user's options before handing them to kruptein. */
 export const KRUPTEIN_DEFAULTS = { algorithm: 'aes-256-gcm', hashing: 'sha512', encodeas: 'base64', key_size: 32, iv_size: 16, at_size: 16 } as const;
