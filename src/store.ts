@@ -25,6 +25,8 @@ export interface SessionEntry<S> {
 }
 
 const UPSERT_RETRIES = 5;
+/** touches of one session this close in time and expiry share one write (see sharedTouch) */
+const TOUCH_SHARE_MS = 1000;
 
 /** Runs the promise; with a callback, answers through it (on the next tick, so a throwing callback stays its own). */
 export function answer<T>(work: Promise<T>, cb?: Callback<T>): Promise<T> | undefined {
@@ -48,6 +50,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
   /** findOne()s under way by _id, that concurrent get()s of the same session join (see sharedRead) */
   private reads?: Map<string, SharedRead>;
+  /** touch() writes of the last TOUCH_SHARE_MS by _id, that touches of the same session share (see sharedTouch) */
+  private touches?: Map<string, SharedTouch>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -151,7 +155,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return answer(
       this.run('set', async (col) => {
         const id = this.storageId(sid);
-        this.forgetReads(id); // already now: the encoding below takes a while (a cipher)
+        this.forgetShared(id); // already now: the encoding below takes a while (a cipher)
         const now = new Date();
         const fields: Partial<SessionDocument> = { session: await this.codec.encode(this.withoutLastModified(session), id), expires: this.expiresOf(session, now) };
         if (this.options.touchAfterMs > 0) fields.lastModified = now;
@@ -180,16 +184,12 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
           debugSid('touch %s skipped (touchAfter)', sid);
           return;
         }
-        const fields: Partial<SessionDocument> = { expires: this.expiresOf(session, now) };
-        if (this.options.touchAfterMs > 0) fields.lastModified = now;
-        if (this.options.timestamps) fields.updatedAt = now;
-        // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
-        const res = await this.afterWrite(id, col.updateOne({ _id: id }, { $set: fields }, this.writeOptions()));
-        if (res.matchedCount === 0) {
+        const { matched, lastModified } = await this.sharedTouch(col, id, this.expiresOf(session, now), now);
+        if (!matched) {
           debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
           return;
         }
-        if (this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = now;
+        if (this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = lastModified;
         this.emit('touch', sid, session);
       }).catch((e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
@@ -379,19 +379,57 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return read.docs.then((docs) => ownDoc(docs.pop(), col, id));
   }
 
-  /** A write's promise; once it settles, no get() may join a read of that _id (all _ids when undefined) begun before. */
+  /**
+   * One write per _id and second for touches: a touch whose expiry is within TOUCH_SHARE_MS of a touch of the same _id
+   * sent less than TOUCH_SHARE_MS ago (under way or done) shares its write instead of sending its own. A page load's
+   * requests all touch the session with the same expiry give or take their few milliseconds apart; a cookie's
+   * `Expires` has one-second precision anyway. A set, destroy or clear of the _id (from this store) ends the sharing,
+   * as does a failed write; the map holds only the last second's touches (the oldest go first: Map keeps insertion
+   * order, and a new touch of an _id is re-inserted at the end).
+   */
+  private sharedTouch(col: Collection<SessionDocument>, id: string, expires: Date, now: Date): Promise<TouchResult> {
+    const touches = (this.touches ??= new Map<string, SharedTouch>());
+    const t = now.getTime();
+    const earlier = touches.get(id);
+    if (earlier && t - earlier.sent < TOUCH_SHARE_MS && Math.abs(earlier.expires - expires.getTime()) <= TOUCH_SHARE_MS) return earlier.result;
+    for (const [key, old] of touches) {
+      if (t - old.sent < TOUCH_SHARE_MS) break;
+      touches.delete(key);
+    }
+    const fields: Partial<SessionDocument> = { expires };
+    if (this.options.touchAfterMs > 0) fields.lastModified = now;
+    if (this.options.timestamps) fields.updatedAt = now;
+    const entry: SharedTouch = { sent: t, expires: expires.getTime(), result: undefined! };
+    // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
+    entry.result = this.afterWrite(id, col.updateOne({ _id: id }, { $set: fields }, this.writeOptions())).then(
+      (res) => ({ matched: res.matchedCount > 0, lastModified: now }),
+      (e) => {
+        if (touches.get(id) === entry) touches.delete(id);
+        throw e;
+      },
+    );
+    // After afterWrite() has started (it forgets what was shared for this _id), so that this entry stays.
+    touches.delete(id);
+    touches.set(id, entry);
+    return entry.result;
+  }
+
+  /**
+   * A write's promise. From its start no touch() shares a touch sent before it; from its start and again once it
+   * settles, no get() joins a read of that _id (all _ids when undefined) begun before.
+   */
   private async afterWrite<T>(id: string | undefined, write: Promise<T>): Promise<T> {
-    this.forgetReads(id);
+    this.forgetShared(id);
     try {
       return await write;
     } finally {
-      this.forgetReads(id);
+      forget(this.reads, id);
     }
   }
 
-  private forgetReads(id: string | undefined) {
-    if (id === undefined) this.reads?.clear();
-    else this.reads?.delete(id);
+  private forgetShared(id: string | undefined) {
+    forget(this.reads, id);
+    forget(this.touches, id);
   }
 
   /** The _id a sid is stored under; refuses anything but a non-empty string before any query is built. */
@@ -500,6 +538,20 @@ interface SharedRead {
   docs: Promise<Array<SessionDocument | null | undefined>>;
 }
 
+/** A touch write that later touches of the same session within TOUCH_SHARE_MS share. */
+interface SharedTouch {
+  sent: number;
+  expires: number;
+  result: Promise<TouchResult>;
+}
+
+interface TouchResult {
+  /** the session was there to touch */
+  matched: boolean;
+  /** the lastModified written (touchAfter) */
+  lastModified: Date;
+}
+
 /**
  * touch() moves only the document's `expires`, not the serialized cookie; the stored `expires` is the truth, so the
  * session read back carries it (in the cookie's own type), and a touch shows without rewriting the session. A cookie
@@ -528,6 +580,11 @@ function copyOf(doc: SessionDocument | null): SessionDocument | null | undefined
 /** A caller's document from a shared read; one whose copy failed reads it for itself (null is "no session"). */
 function ownDoc(doc: SessionDocument | null | undefined, col: Collection<SessionDocument>, id: string): Promise<SessionDocument | null> | SessionDocument | null {
   return doc === undefined ? col.findOne({ _id: id }) : doc;
+}
+
+function forget(map: Map<string, unknown> | undefined, id: string | undefined) {
+  if (id === undefined) map?.clear();
+  else map?.delete(id);
 }
 
 /** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */

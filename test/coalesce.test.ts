@@ -1,7 +1,8 @@
 /**
  * Concurrent get()s of one session share one findOne (a page load sends several requests with one cookie at once).
  * Each caller still gets a session of its own, and a get() never joins a read that began before a write to that
- * session from this store. Finds are counted by command monitoring on the store's own client.
+ * session from this store. Touches of one session within a second (and a second of expiry) share one update.
+ * Commands are counted by command monitoring on the store's own client.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -197,6 +198,111 @@ test("a client from another copy of the driver (mongodb 5): joined gets of a BSO
     await store5.close();
     await client5.close();
   }
+});
+
+/** touch updates (an update without upsert that sets expires) of the store's client for the given _id */
+const touchWrites = (id: string) =>
+  t.commands.filter(
+    (c) =>
+      c.commandName === "update" &&
+      (c.command.updates as Array<{ q: { _id?: string }; u: { $set?: object }; upsert?: boolean }>).some(
+        (u) => u.q._id === id && !u.upsert && u.u.$set && "expires" in u.u.$set,
+      ),
+  ).length;
+const storedExpires = async (id: string) =>
+  (await (await store.collection()).findOne({ _id: id }))?.expires?.getTime();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test("8 parallel touches of one sid (a page load): one update, 8 touch events, the expiry written", async () => {
+  await store.set("pt", sessionOf({ v: 1 }));
+  const sessions = Array.from({ length: 8 }, () => sessionOf({ v: 1 }));
+  let events = 0;
+  const onTouch = () => events++;
+  store.on("touch", onTouch);
+  reset();
+  await Promise.all(sessions.map((s) => store.touch("pt", s)));
+  store.off("touch", onTouch);
+  assert.is(touchWrites("pt"), 1);
+  assert.is(events, 8);
+  const written = await storedExpires("pt");
+  for (const s of sessions) assert.ok(Math.abs(s.cookie.expires.getTime() - written!) <= 1000, "each caller's expiry within 1 s of the stored one");
+});
+
+test("touches of one sid: shared within a second and 1 s of expiry, written again after a second, or for another expiry", async () => {
+  await store.set("ts", sessionOf({ v: 1 }));
+  reset();
+  await store.touch("ts", sessionOf({ v: 1 }));
+  await store.touch("ts", sessionOf({ v: 1 })); // done < 1 s ago, same expiry give or take ms: shared
+  assert.is(touchWrites("ts"), 1);
+  const later = sessionOf({ v: 1 }, 7_200_000); // an hour further: not the same touch
+  await store.touch("ts", later);
+  assert.is(touchWrites("ts"), 2);
+  assert.is(await storedExpires("ts"), later.cookie.expires.getTime());
+  await sleep(1100);
+  const again = sessionOf({ v: 1 }, 7_200_000);
+  await store.touch("ts", again);
+  assert.is(touchWrites("ts"), 3, "a second later, the touch writes again");
+  assert.is(await storedExpires("ts"), again.cookie.expires.getTime());
+});
+
+test("touches of different sids are not shared", async () => {
+  await store.set("ta", sessionOf({ v: "a" }));
+  await store.set("tb", sessionOf({ v: "b" }));
+  reset();
+  await Promise.all([store.touch("ta", sessionOf()), store.touch("tb", sessionOf()), store.touch("ta", sessionOf())]);
+  assert.is(touchWrites("ta"), 1);
+  assert.is(touchWrites("tb"), 1);
+});
+
+test("a set or destroy of the sid ends the sharing: the next touch writes (and a touch after destroy brings nothing back)", async () => {
+  await store.set("tw", sessionOf({ v: 1 }));
+  reset();
+  await store.touch("tw", sessionOf({ v: 1 }));
+  await store.set("tw", sessionOf({ v: 2 }));
+  await store.touch("tw", sessionOf({ v: 2 }));
+  assert.is(touchWrites("tw"), 2);
+  // set wrote its own expiry; the touch after it wrote the touch's, not the one shared before the set
+  await store.destroy("tw");
+  let events = 0;
+  const onTouch = () => events++;
+  store.on("touch", onTouch);
+  await store.touch("tw", sessionOf({ v: 2 }));
+  store.off("touch", onTouch);
+  assert.is(touchWrites("tw"), 3, "the touch after destroy sent its own update");
+  assert.is(events, 0, "no touch event for a session that is gone");
+  assert.is(await store.get("tw"), null);
+  // in flight: a touch called after a destroy began never shares a touch sent before it
+  await store.set("tw", sessionOf({ v: 3 }));
+  reset();
+  await Promise.all([store.touch("tw", sessionOf({ v: 3 })), store.destroy("tw"), store.touch("tw", sessionOf({ v: 3 }))]);
+  assert.is(touchWrites("tw"), 2);
+  assert.is(await store.get("tw"), null);
+});
+
+test("touchAfter: shared touches give every caller the lastModified written", async () => {
+  const own = MongoStore.create({ client: t.client, dbName: t.dbName, collectionName: "coalesce_touch_after", autoRemove: "disabled", touchAfter: 3600 });
+  try {
+    await own.set("ta1", sessionOf({ v: 1 }));
+    const col = await own.collection();
+    await col.updateOne({ _id: "ta1" }, { $set: { lastModified: new Date(Date.now() - 7_200_000) } });
+    const read = await Promise.all(Array.from({ length: 4 }, () => own.get("ta1")));
+    reset();
+    await Promise.all(read.map((s) => own.touch("ta1", s as any)));
+    assert.is(touchWrites("ta1"), 1);
+    const stored = (await col.findOne({ _id: "ta1" }))!.lastModified!.getTime();
+    for (const s of read as any[]) assert.is(s.lastModified.getTime(), stored);
+  } finally {
+    await own.close();
+  }
+});
+
+test("the shared-touch map keeps only the last second's touches", async () => {
+  for (let i = 0; i < 20; i++) await store.touch(`tm${i}`, sessionOf());
+  const touches = () => (store as unknown as { touches?: Map<string, unknown> }).touches?.size ?? 0;
+  assert.ok(touches() >= 20);
+  await sleep(1100);
+  await store.touch("tm-last", sessionOf());
+  assert.is(touches(), 1);
 });
 
 test("no unhandled rejection", () => {

@@ -7,9 +7,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTENDERS, LABELS, type ContenderName } from './contenders';
 import { fmtN, fmtNum, fmtRatio, median, medianRatio } from './stats';
-import { OPS, type HttpRound, type ModeConfig, type OpName, type TouchAfterResult } from './workloads';
+import { OPS, PAGE_REQUESTS, type HttpRound, type ModeConfig, type OpName, type PageLoadRound, type TouchAfterResult } from './workloads';
 import type { MemoryResult } from './memory';
 import type { IdPlan } from './plan';
+import type { StartAppResult } from './start-app';
 
 export type RunMode = 'smoke' | 'quick' | 'full';
 
@@ -24,8 +25,12 @@ export interface BackendResult {
   cpu?: Record<number, Record<OpName, Partial<Record<ContenderName, number[]>>>>;
   /** plans[N] = the server's plan for find({_id}) at that N */
   plans?: Record<number, IdPlan>;
+  /** p50[N][op][contender] = median ms of one op, per round */
+  p50?: Record<number, Record<OpName, Partial<Record<ContenderName, number[]>>>>;
   /** http[N][round] = one result per contender */
   http: Record<number, HttpRound[][]>;
+  /** pageLoad[N][round] = one result per contender */
+  pageLoad?: Record<number, PageLoadRound[][]>;
   touchAfter: TouchAfterResult[];
   memory: MemoryResult[];
 }
@@ -36,6 +41,8 @@ export interface Results {
   machine: { nproc: number; cpu: string; memGB: number; node: string; os: string; commit: string; loadBefore?: number; loadAfter?: number };
   config: ModeConfig;
   backends: BackendResult[];
+  /** npm start's embedded default at N stored sessions (start-app.ts) */
+  startApp?: StartAppResult;
   seconds: number;
 }
 
@@ -110,6 +117,50 @@ export function httpTable(b: BackendResult): string {
   return rows.join('\n');
 }
 
+function pageSeries(rounds: PageLoadRound[][], name: ContenderName, key: 'rps' | 'p50VisitMs' | 'commandsPerVisit'): number[] {
+  return rounds.map((row) => {
+    const r = row.find((x) => x.contender === name);
+    return r && r.visits > 0 ? r[key] : NaN;
+  });
+}
+
+/** Commands per visit by name, from the round whose total is the median one (e.g. "find 2.0, update 1.0"). */
+function commandMix(rounds: PageLoadRound[][], name: ContenderName): string {
+  const rs = rounds.map((row) => row.find((x) => x.contender === name)).filter((r): r is PageLoadRound => !!r && r.visits > 0);
+  if (!rs.length) return '–';
+  const mid = [...rs].sort((a, b) => a.commandsPerVisit - b.commandsPerVisit)[rs.length >> 1];
+  const parts = Object.entries(mid.commands).map(([k, v]) => `${k} ${(v / mid.visits).toFixed(2)}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+export function pageLoadTable(b: BackendResult): string {
+  const rows = [
+    `| N | ${CONTENDERS.map((c) => `${LABELS[c]} req/s (visit p50 ms)`).join(' | ')} | cost this/raw | cost this/cm6 |`,
+    `|${'---|'.repeat(CONTENDERS.length + 3)}`,
+  ];
+  const cmds = ['| N | ' + CONTENDERS.filter((c) => c !== 'memory').map((c) => `${LABELS[c]}: commands per visit`).join(' | ') + ' |', `|${'---|'.repeat(CONTENDERS.length)}`];
+  for (const n of b.ns) {
+    const rounds = b.pageLoad?.[n];
+    if (!rounds) continue;
+    const cell = (c: ContenderName) => `${fmtNum(median(pageSeries(rounds, c, 'rps')))} (${fmtNum(median(pageSeries(rounds, c, 'p50VisitMs')))})`;
+    const ratio = (o: ContenderName) => medianRatio(pageSeries(rounds, o, 'rps'), pageSeries(rounds, 'this', 'rps'));
+    rows.push(`| ${fmtN(n)} | ${CONTENDERS.map(cell).join(' | ')} | ${fmtRatio(ratio('raw'))} | ${fmtRatio(ratio('cm6'))} |`);
+    cmds.push(`| ${fmtN(n)} | ${CONTENDERS.filter((c) => c !== 'memory').map((c) => `${median(pageSeries(rounds, c, 'commandsPerVisit')).toFixed(2)} (${commandMix(rounds, c)})`).join(' | ')} |`);
+  }
+  return `${rows.join('\n')}\n\n${cmds.join('\n')}`;
+}
+
+export function p50Table(b: BackendResult): string {
+  const mongo = CONTENDERS.filter((c) => c !== 'memory');
+  const big = b.ns.at(-1)!;
+  const rows = [`| op | ${mongo.map((c) => `${LABELS[c]} p50 ms (${b.ns.map(fmtN).join(' → ')})`).join(' | ')} | ${mongo.map((c) => `${LABELS[c]} ${fmtN(big)}/${fmtN(b.ns[0])}`).join(' | ')} |`, `|${'---|'.repeat(mongo.length * 2 + 1)}`];
+  for (const op of ['get', 'set', 'touch'] as const) {
+    const at = (n: number, c: ContenderName) => median(b.p50?.[n]?.[op]?.[c] ?? []);
+    rows.push(`| ${op} | ${mongo.map((c) => b.ns.map((n) => fmtNum(at(n, c))).join(' → ')).join(' | ')} | ${mongo.map((c) => fmtRatio(at(big, c) / at(b.ns[0], c))).join(' | ')} |`);
+  }
+  return rows.join('\n');
+}
+
 export function touchAfterTable(b: BackendResult): string {
   const rows = ['| store | touchAfter | sessions × requests | update commands sent | writes per session | requests/s (get + touch) |', '|---|---|---|---|---|---|'];
   for (const t of b.touchAfter) {
@@ -125,6 +176,20 @@ export function memoryTable(b: BackendResult): string {
     rows.push(`| ${label[m.mode]} | ${m.count} | ${m.baselineRssMB.toFixed(0)} | ${m.peakRssMB.toFixed(0)} | ${m.deltaMB.toFixed(1)} | ${(m.retainedMB ?? NaN).toFixed(1)} | ${(m.ms / 1000).toFixed(2)} |`);
   }
   return rows.join('\n');
+}
+
+export function startAppTable(r: Results): string {
+  const rows = ['| stored sessions | page p50 ms | page p90 ms | pages timed |', '|---|---|---|---|'];
+  for (const p of r.startApp?.points ?? []) rows.push(`| ${fmtN(p.n)} | ${fmtNum(p.p50Ms)} | ${fmtNum(p.p90Ms)} | ${p.pages} |`);
+  return rows.join('\n');
+}
+
+function startAppTarget(r: Results): TargetCheck | undefined {
+  const pts = r.startApp?.points ?? [];
+  if (pts.length < 2) return undefined;
+  const [small, big] = [pts[0], pts.at(-1)!];
+  const x = medianRatio(big.roundP50Ms, small.roundP50Ms);
+  return { target: `npm start (embedded FerretDB): a page at ${fmtN(big.n)} stored sessions in ≤ 1.2× its time at ${fmtN(small.n)}`, met: x <= 1.2, detail: `${fmtRatio(x)} (p50 ${fmtNum(small.p50Ms)} → ${fmtNum(big.p50Ms)} ms)` };
 }
 
 interface TargetCheck {
@@ -181,12 +246,42 @@ export function checkTargets(r: Results): TargetCheck[] {
     out.push({ target: `${tag}: ≥ 1.0× connect-mongo 6 on every op at ${fmtN(small)} sessions (cost ≤ 1.00×)`, met: cm6Miss.length === 0, detail: cm6All });
 
     const big = b.ns.at(-1)!;
-    if (big !== small) {
-      const getSmall = median(b.ops[small]?.get?.this ?? []);
-      const getBig = median(b.ops[big]?.get?.this ?? []);
-      const growth = getSmall / getBig;
+    if (big !== small && b.p50) {
       const note = big < 100_000 ? ` (this run's largest N is ${fmtN(big)}, not 100k: run --full)` : '';
-      out.push({ target: `${tag}: get at ${fmtN(big)} sessions ≤ 1.2× its cost at ${fmtN(small)}${note}`, met: growth <= 1.2, detail: `${fmtRatio(growth)} (${fmtNum(getSmall)} → ${fmtNum(getBig)} ops/s)` });
+      const misses: string[] = [];
+      const all: string[] = [];
+      for (const c of ['this', 'raw', 'cm6'] as const) for (const op of ['get', 'set', 'touch'] as const) {
+        const x = median(b.p50[big]?.[op]?.[c] ?? []) / median(b.p50[small]?.[op]?.[c] ?? []);
+        (x <= 1.2 ? all : misses).push(`${LABELS[c]} ${op} ${fmtRatio(x)}`);
+      }
+      out.push({ target: `${tag}: p50 of get/set/touch at ${fmtN(big)} sessions ≤ 1.2× at ${fmtN(small)}, every contender${note}`, met: misses.length === 0, detail: misses.length ? `missed: ${misses.join(', ')}; within: ${all.join(', ')}` : all.join(', ') });
+    }
+
+    const httpMiss: string[] = [];
+    const httpAll: string[] = [];
+    for (const n of b.ns) {
+      const rounds = b.http[n];
+      if (!rounds) continue;
+      const cm6 = medianRatio(httpSeries(rounds, 'this', 'rps'), httpSeries(rounds, 'cm6', 'rps'));
+      const raw = medianRatio(httpSeries(rounds, 'this', 'rps'), httpSeries(rounds, 'raw', 'rps'));
+      const line = `${fmtN(n)}: ${fmtRatio(cm6)} of cm6, ${fmtRatio(raw)} of raw`;
+      (cm6 >= 1 && raw >= 0.95 ? httpAll : httpMiss).push(line);
+    }
+    out.push({ target: `${tag}: Express over HTTP (mixed), req/s ≥ 1.0× connect-mongo 6 and ≥ 0.95× the raw driver`, met: httpMiss.length === 0, detail: [...httpMiss.map((m) => `missed ${m}`), ...httpAll].join('; ') });
+
+    if (b.pageLoad) {
+      const miss: string[] = [];
+      const ok: string[] = [];
+      for (const n of b.ns) {
+        const rounds = b.pageLoad[n];
+        if (!rounds) continue;
+        const ours = median(pageSeries(rounds, 'this', 'commandsPerVisit'));
+        const theirs = median(pageSeries(rounds, 'cm6', 'commandsPerVisit'));
+        const speed = medianRatio(pageSeries(rounds, 'this', 'rps'), pageSeries(rounds, 'cm6', 'rps'));
+        const line = `${fmtN(n)}: ${ours.toFixed(2)} vs ${theirs.toFixed(2)} commands per visit, req/s ${fmtRatio(speed)} of cm6`;
+        (ours < theirs && speed > 1 ? ok : miss).push(line);
+      }
+      out.push({ target: `${tag}: page loads: fewer commands per visit than connect-mongo 6, and more req/s`, met: miss.length === 0, detail: [...miss.map((m) => `missed ${m}`), ...ok].join('; ') });
     }
 
     const on = b.touchAfter.filter((t) => t.touchAfter > 0 && t.contender === 'this');
@@ -194,6 +289,8 @@ export function checkTargets(r: Results): TargetCheck[] {
       out.push({ target: `${tag}: with touchAfter, ≤ 1 write per session per window`, met: t.writesPerSession <= 1, detail: `${t.writesPerSession.toFixed(2)} writes per session over ${t.requests / t.sessions} requests each` });
     }
   }
+  const start = startAppTarget(r);
+  if (start) out.push(start);
   return out;
 }
 
@@ -207,10 +304,13 @@ export function consoleReport(r: Results): string {
     parts.push(`\n## ${b.server}: store operations (ops/s, median of ${r.config.rounds} rounds)\n\n${opsTable(b)}`);
     if (b.cpu) parts.push(`\n## ${b.server}: client CPU per operation (µs, median of ${r.config.rounds} rounds)\n\n${cpuTable(b)}`);
     if (b.plans) parts.push(`\n## ${b.server}: plan of find({_id})\n\n${plansList(b)}`);
+    if (b.p50) parts.push(`\n## ${b.server}: p50 of one op against N (ms, median of ${r.config.rounds} rounds)\n\n${p50Table(b)}`);
     parts.push(`\n## ${b.server}: Express over HTTP, 90% reads / 10% writes (median of ${r.config.rounds} rounds)\n\n${httpTable(b)}`);
+    if (b.pageLoad) parts.push(`\n## ${b.server}: page loads, 1 document + ${PAGE_REQUESTS} parallel requests (median of ${r.config.rounds} rounds)\n\n${pageLoadTable(b)}`);
     parts.push(`\n## ${b.server}: touchAfter\n\n${touchAfterTable(b)}`);
     parts.push(`\n## ${b.server}: memory while iterating ${fmtN(b.ns.at(-1)!)} sessions\n\n${memoryTable(b)}`);
   }
+  if (r.startApp) parts.push(`\n## npm start (${r.startApp.server}): one page at a time\n\n${startAppTable(r)}`);
   parts.push(`\n## Targets\n\n${targetsTable(r)}\n`);
   return `${parts.join('\n')}\n`;
 }
@@ -307,6 +407,7 @@ export function benchmarksMd(r: Results, analysis: string): string {
     "  - Both MongoDB stores run with `autoRemove: 'disabled'` (FerretDB refuses TTL indexes, and an interval cleanup timer would add noise), `touchAfter: 0` unless said otherwise, `stringify: true`. Each contender has a MongoClient of its own.",
     `- Store ops: each op runs alone, sequentially (one in flight), for at most ${c.opCap} ops or ${c.opBudgetMs} ms per contender per round, on random sessions of the N stored (the same ids for every contender). \`set\` overwrites an existing session, \`touch\` updates one, \`destroy\` removes sessions inserted untimed just before (so N stays N). ${c.rounds} rounds; within a round the contenders run back to back in an order that rotates every round and op. Figures are medians over rounds; **cost ratios** (our time per op ÷ theirs, i.e. their ops/s ÷ ours; below 1 means we are faster) are computed round by round, then the median is taken.`,
     `- HTTP: one Express 5 app per contender (express-session, \`resave: false\`, \`saveUninitialized: false\`, cookie maxAge 1 day) in a child process; autocannon in the bench process with ${c.httpConnections} connections for ${c.httpSeconds} s per contender per round, on 127.0.0.1. 90% of requests are \`GET /r\` of an existing, unmodified session (express-session calls \`get\` then \`touch\`), 10% \`POST /w\` that modifies it (\`get\` then \`set\`). Every session exists: a 500 (missing session) would fail the run.`,
+    `- Page loads: the same apps; ${c.httpConnections} visitors at once for ${c.httpSeconds} s per contender per round, each in a loop: pick a random stored session, \`GET /r\` (the document) and wait for it, then ${PAGE_REQUESTS} \`GET /r?part=k\` at once with the same cookie (XHRs and assets behind the session middleware), on a keep-alive agent of its own with 6 sockets (a browser's limit per host). Every request leaves the session unmodified (\`get\`, then \`touch\`). The app's MongoClient counts the commands it sends (\`commandStarted\`), read before and after each run. The raw driver's app is express-session over the hand-written one-call-per-op store above, so the comparison isolates the store.`,
     `- touchAfter: ${c.touchSessions} sessions last written 2 h ago, each read ${c.touchRequests} times as express-session does (\`get\`, then \`touch\` with what \`get\` returned), with \`touchAfter: 3600\` and with it off; update commands counted by the driver's command monitoring.`,
     '- Memory: a fresh Node process per way of reading (run with `--expose-gc`, a GC before the baseline), RSS sampled every 5 ms and after every 1000 sessions while it reads every session of the largest store.',
     '',
@@ -317,10 +418,15 @@ export function benchmarksMd(r: Results, analysis: string): string {
     parts.push(`### ${b.server}`, '', `Store operations (ops/s; median of ${c.rounds} rounds):`, '', opsTable(b), '');
     if (b.plans) parts.push('Query plan of `find({_id})` (the server\'s `explain`):', '', plansList(b), '');
     if (b.cpu) parts.push(`Client CPU per operation (µs of this process's user + system time per op, \`process.cpuUsage\` around the same timed loops; median of ${c.rounds} rounds; ratios per round, then the median):`, '', cpuTable(b), '');
+    if (b.p50) parts.push(`Median time of one op (ms) from the smallest to the largest N, one op in flight (median of ${c.rounds} rounds), and the ratio largest/smallest (flat with N: ≤ 1.2×):`, '', p50Table(b), '');
     parts.push(`Express over HTTP, 90% reads / 10% writes (req/s, latency p50 / p99 in ms; cost ratio = their req/s ÷ ours):`, '', httpTable(b), '');
+    if (b.pageLoad) parts.push(`Page loads, 1 document then ${PAGE_REQUESTS} parallel requests with its cookie, ${c.httpConnections} visitors at once (req/s counts all 9 requests of a visit; cost ratio = their req/s ÷ ours; commands counted by the app's command monitoring, by name, per visit):`, '', pageLoadTable(b), '');
     parts.push('touchAfter (writes sent by the store):', '', touchAfterTable(b), '');
     parts.push(`Memory while iterating all ${fmtN(b.ns.at(-1)!)} sessions of the largest store:`, '', memoryTable(b), '');
     parts.push(`Pre-fill (insertMany, all four contenders): ${b.ns.map((n) => `${fmtN(n)}: ${((b.prefillMs[n] ?? 0) / 1000).toFixed(1)} s`).join(', ')}.`, '');
+  }
+  if (r.startApp) {
+    parts.push('## npm start at scale', '', `The example app as \`npm start\` runs it (examples/express-app, its own config file, its embedded default server: ${r.startApp.server}), with N sessions stored: copies of a session the app itself wrote, added between measurements. \`GET /\` with a stored session's cookie (the page counts views: express-session calls \`get\`, then \`set\`), one request at a time, ${c.startPages} pages per round, ${c.rounds} rounds:`, '', startAppTable(r), '');
   }
   parts.push('## Targets', '', 'Targets from the issue; none is asserted by a test (timings are no test material).', '', targetsTable(r), '');
   parts.push(analysis.trim(), '');

@@ -15,15 +15,16 @@ import { startFerretDB, type Backend } from '../../test/server';
 import { CONTENDERS, createContender, sidOf, type Contender } from './contenders';
 import { idQueryPlan } from './plan';
 import { cpuProfile } from './cpu-profile';
+import { startAppWorkload } from './start-app';
 import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, SID_PREFIX, type ModeConfig } from './workloads';
 import { consoleReport, writeReport, type BackendResult, type Results, type RunMode } from './report';
 
 const repoRoot = join(__dirname, '../..');
 
 const MODES: Record<RunMode, ModeConfig & { backends: Backend[] }> = {
-  smoke: { ns: [50], rounds: 1, opBudgetMs: 50, opCap: 20, httpSeconds: 1, httpConnections: 4, touchSessions: 10, touchRequests: 3, backends: ['sqlite'] },
-  quick: { ns: [1000, 10_000], rounds: 3, opBudgetMs: 300, opCap: 600, httpSeconds: 2, httpConnections: 10, touchSessions: 100, touchRequests: 5, backends: ['sqlite', 'postgres'] },
-  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 400, opCap: 1500, httpSeconds: 2, httpConnections: 10, touchSessions: 200, touchRequests: 5, backends: ['sqlite', 'postgres'] },
+  smoke: { ns: [50], rounds: 1, opBudgetMs: 50, opCap: 20, httpSeconds: 1, httpConnections: 4, touchSessions: 10, touchRequests: 3, startNs: [20, 50], startPages: 10, backends: ['sqlite'] },
+  quick: { ns: [1000, 10_000], rounds: 3, opBudgetMs: 300, opCap: 600, httpSeconds: 2, httpConnections: 10, touchSessions: 100, touchRequests: 5, startNs: [1000, 10_000], startPages: 100, backends: ['sqlite', 'postgres'] },
+  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 400, opCap: 1500, httpSeconds: 2, httpConnections: 10, touchSessions: 200, touchRequests: 5, startNs: [1000, 100_000], startPages: 200, backends: ['sqlite', 'postgres'] },
 };
 
 interface Server {
@@ -62,7 +63,7 @@ function log(msg: string) {
 }
 
 async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Promise<BackendResult> {
-  const result: BackendResult = { server: server.name, backend: server.backend, ns: cfg.ns, prefillMs: {}, ops: {}, cpu: {}, plans: {}, http: {}, touchAfter: [], memory: [] };
+  const result: BackendResult = { server: server.name, backend: server.backend, ns: cfg.ns, prefillMs: {}, ops: {}, cpu: {}, p50: {}, plans: {}, http: {}, pageLoad: {}, touchAfter: [], memory: [] };
   const contenders: Contender[] = [];
   const db = new MongoClient(server.uri);
   try {
@@ -81,6 +82,7 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
       log(`${server.name}: N=${n} find({_id}) plan: ${result.plans![n].summary}`);
       result.ops[n] = { get: {}, set: {}, touch: {}, destroy: {} };
       result.cpu![n] = { get: {}, set: {}, touch: {}, destroy: {} };
+      result.p50![n] = { get: {}, set: {}, touch: {}, destroy: {} };
       for (let round = 0; round < cfg.rounds; round++) {
         log(`${server.name}: N=${n} ops round ${round + 1}/${cfg.rounds}`);
         const r = await opRound(contenders, n, round, cfg);
@@ -88,11 +90,14 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
           for (const [name, v] of Object.entries(byContender)) {
             ((result.ops[n] as any)[op][name] ??= []).push(v.rate);
             ((result.cpu![n] as any)[op][name] ??= []).push(v.cpuUs);
+            ((result.p50![n] as any)[op][name] ??= []).push(v.p50Ms);
           }
         }
       }
-      log(`${server.name}: N=${n} HTTP (${cfg.rounds} rounds × ${cfg.httpSeconds} s per contender)`);
-      result.http[n] = await httpWorkload(server.uri, dbName, 'ops', n, cfg);
+      log(`${server.name}: N=${n} HTTP, page loads then mixed (${cfg.rounds} rounds × ${cfg.httpSeconds} s per contender each)`);
+      const http = await httpWorkload(server.uri, dbName, 'ops', n, cfg);
+      result.http[n] = http.mixed;
+      result.pageLoad![n] = http.pageLoad;
     }
     log(`${server.name}: memory while iterating ${cfg.ns.at(-1)} sessions`);
     result.memory = await memoryWorkload(server.uri, dbName, 'ops');
@@ -178,13 +183,15 @@ async function main() {
         servers.delete(server);
       }
     }
+    log(`npm start (the example app on its embedded FerretDB) at ${cfg.startNs.join(', ')} sessions`);
+    results.startApp = await startAppWorkload(cfg.startNs, cfg.rounds, cfg.startPages, log);
   } finally {
     await cleanUp();
   }
   results.seconds = Math.round((Date.now() - started) / 1000);
   results.machine.loadAfter = loadavg()[0];
   process.stdout.write(consoleReport(results));
-  const bad = results.backends.flatMap((b) => Object.values(b.http).flat(2)).filter((r) => r.non2xx || r.errors);
+  const bad = results.backends.flatMap((b) => [...Object.values(b.http).flat(2), ...Object.values(b.pageLoad ?? {}).flat(2)]).filter((r) => r.non2xx || r.errors);
   if (bad.length) throw new Error(`HTTP workload: ${bad.length} runs had non-2xx answers or errors (a session went missing?)`);
   if (mode !== 'smoke') {
     writeFileSync(resultsFile(mode), `${JSON.stringify(results, null, 1)}\n`);

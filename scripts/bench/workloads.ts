@@ -4,13 +4,14 @@
  * round, on the same random session ids, so drift (server caches, SQLite checkpoints, GC) hits them alike.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const signature: { sign(value: string, secret: string): string } = require('cookie-signature');
 import type { CommandStartedEvent } from 'mongodb';
 import { CONTENDERS, createContender, docOf, makeSession, sidOf, type Contender, type ContenderName } from './contenders';
-import { prng } from './stats';
+import { median, prng } from './stats';
 import type { HttpConfig } from './http-server';
 import type { MemoryConfig, MemoryResult } from './memory';
 
@@ -28,6 +29,9 @@ export interface ModeConfig {
   httpConnections: number;
   touchSessions: number;
   touchRequests: number;
+  /** npm start at scale: the stored sessions, and pages per round */
+  startNs: number[];
+  startPages: number;
 }
 
 export const SID_PREFIX = 's';
@@ -56,22 +60,29 @@ export async function prefill(contenders: Contender[], n: number): Promise<numbe
   return performance.now() - t0;
 }
 
-/** One timed measurement: ops/s, and this process's CPU time (user + system) per op in µs. */
+/** One timed measurement: ops/s, this process's CPU time (user + system) per op in µs, and the median op in ms. */
 export interface Timed {
   rate: number;
   cpuUs: number;
+  p50Ms: number;
 }
 
 async function timed(cap: number, budgetMs: number, step: (k: number) => Promise<unknown>): Promise<Timed> {
   // Ops run one at a time and nothing else runs in this process meanwhile, so the CPU is the contender's (its
   // driver included; the server is another process). CPU time is what a shared machine's load disturbs least.
+  const each: number[] = [];
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let k = 0;
-  while (k < cap && (k < 3 || performance.now() - t0 < budgetMs)) await step(k++);
-  const ms = performance.now() - t0;
+  let last = t0;
+  while (k < cap && (k < 3 || last - t0 < budgetMs)) {
+    await step(k++);
+    const t = performance.now();
+    each.push(t - last);
+    last = t;
+  }
   const cpu = process.cpuUsage(cpu0);
-  return { rate: (k * 1000) / ms, cpuUs: (cpu.user + cpu.system) / k };
+  return { rate: (k * 1000) / (last - t0), cpuUs: (cpu.user + cpu.system) / k, p50Ms: median(each) };
 }
 
 export async function warmUp(contenders: Contender[], n: number) {
@@ -224,13 +235,126 @@ export interface HttpRound {
   errors: number;
 }
 
-/** Mixed Express workload over HTTP: 90% GET of an unmodified session, 10% POST that modifies one. */
-export async function httpWorkload(uri: string, dbName: string, prefix: string, n: number, cfg: ModeConfig): Promise<HttpRound[][]> {
+export interface PageLoadRound {
+  contender: ContenderName;
+  visits: number;
+  requests: number;
+  visitsPerSecond: number;
+  rps: number;
+  /** median time of one visit (the document, then its 8 parallel requests), ms */
+  p50VisitMs: number;
+  /** database commands the contender's client sent during the round, by name (command monitoring) */
+  commands: Record<string, number>;
+  commandsPerVisit: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** Requests a visit sends after its document, all at once, with the same cookie (XHRs, assets behind the session). */
+export const PAGE_REQUESTS = 8;
+
+/** GET with a cookie on a keep-alive agent; answers the status code (the body is read and dropped). */
+function httpGet(agent: Agent, port: number, path: string, cookie?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent, headers: cookie ? { cookie } : {} }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+async function commandCounts(port: number): Promise<Record<string, number>> {
+  const agent = new Agent();
+  try {
+    return await new Promise((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path: '/__commands', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.once('end', () => resolve(JSON.parse(body)));
+      })
+        .once('error', reject)
+        .end();
+    });
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * Page loads: `visitors` browsers at once, each in a loop picking a random stored session and loading a page with it:
+ * the document (GET /r, awaited), then PAGE_REQUESTS requests at once with the same cookie, on a keep-alive agent of
+ * its own with 6 sockets (a browser's limit per host). Every request reads the session and leaves it unmodified, so
+ * express-session calls get, then touch. Commands are counted by the app's command monitoring.
+ */
+async function pageLoadRound(name: ContenderName, port: number, n: number, cfg: ModeConfig, secret: string, seed: number): Promise<PageLoadRound> {
+  const before = await commandCounts(port);
+  const latencies: number[] = [];
+  let requests = 0;
+  let non2xx = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const deadline = t0 + cfg.httpSeconds * 1000;
+  await Promise.all(
+    Array.from({ length: cfg.httpConnections }, async (_, v) => {
+      const rand = prng(seed * 7919 + v);
+      const agent = new Agent({ keepAlive: true, maxSockets: 6 });
+      try {
+        while (performance.now() < deadline) {
+          const i = Math.floor(rand() * n);
+          const cookie = `connect.sid=${encodeURIComponent(`s:${signature.sign(sidOf(SID_PREFIX, i), secret)}`)}`;
+          const start = performance.now();
+          const statuses = [await httpGet(agent, port, '/r', cookie)];
+          statuses.push(...(await Promise.all(Array.from({ length: PAGE_REQUESTS }, (_, k) => httpGet(agent, port, `/r?part=${k}`, cookie)))));
+          latencies.push(performance.now() - start);
+          requests += statuses.length;
+          non2xx += statuses.filter((st) => st < 200 || st > 299).length;
+        }
+      } catch {
+        errors++;
+      } finally {
+        agent.destroy();
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const after = await commandCounts(port);
+  const commands: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) commands[k] = v - (before[k] ?? 0);
+  const total = Object.values(commands).reduce((a, b) => a + b, 0);
+  return {
+    contender: name,
+    visits: latencies.length,
+    requests,
+    visitsPerSecond: latencies.length / seconds,
+    rps: requests / seconds,
+    p50VisitMs: median(latencies),
+    commands,
+    commandsPerVisit: latencies.length ? total / latencies.length : NaN,
+    non2xx,
+    errors,
+  };
+}
+
+/**
+ * Express over HTTP, in one child app per contender: the mixed workload (90% GET of an unmodified session, 10% POST
+ * that modifies one) with autocannon, then the page-load workload.
+ */
+export async function httpWorkload(uri: string, dbName: string, prefix: string, n: number, cfg: ModeConfig): Promise<{ mixed: HttpRound[][]; pageLoad: PageLoadRound[][] }> {
   const secret = 'bench-secret';
   const config: HttpConfig = { uri, dbName, prefix, n, secret, sidPrefix: SID_PREFIX };
   const child = spawnChild('http-server.ts', { BENCH_HTTP_CONFIG: JSON.stringify(config) });
   try {
     const { ports } = await firstJsonLine<{ ports: Record<ContenderName, number> }>(child, 'http-server', 120_000);
+    const pageLoad: PageLoadRound[][] = [];
+    for (let round = 0; round < cfg.rounds; round++) {
+      const row: PageLoadRound[] = [];
+      for (const name of rotate(CONTENDERS, round)) row.push(await pageLoadRound(name, ports[name], n, cfg, secret, round * 131 + n));
+      pageLoad.push(row);
+    }
     const rounds: HttpRound[][] = [];
     for (let round = 0; round < cfg.rounds; round++) {
       const row: HttpRound[] = [];
@@ -263,7 +387,7 @@ export async function httpWorkload(uri: string, dbName: string, prefix: string, 
       }
       rounds.push(row);
     }
-    return rounds;
+    return { mixed: rounds, pageLoad };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
