@@ -38,7 +38,8 @@ function addKeywords(ajv) {
   });
 }
 
-const ajv = new Ajv({ code: { source: true, esm: true }, allErrors: true, strict: true });
+// allowUnionTypes: the stored `session` is a string or an object (one type check, no oneOf branch errors per read).
+const ajv = new Ajv({ code: { source: true, esm: true }, allErrors: true, strict: true, allowUnionTypes: true });
 addKeywords(ajv);
 for (const s of Object.values(loaded)) ajv.addSchema(s);
 let validators = standaloneCode(ajv, {

@@ -7,9 +7,10 @@ import type { NormalizedOptions } from './options';
 import { MongoStoreError, SessionCorruptError } from './errors';
 import { createCipher } from './ciphers';
 
+/** Without a cipher both directions are synchronous: a read without crypto adds no promise to the request. */
 export interface Codec<S> {
   encode(session: S, id: string): Promise<string | Record<string, unknown>>;
-  decode(stored: unknown, id: string): Promise<S>;
+  decode(stored: unknown, id: string): S | Promise<S>;
 }
 
 /**
@@ -67,24 +68,32 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       }
     },
 
-    async decode(stored, id) {
-      try {
-        let value = stored;
-        if (cipher) {
-          // An unencrypted document in an encrypted store is refused: it could have been planted.
-          if (typeof stored !== 'string') throw new SessionCorruptError('expected an encrypted string, found an unencrypted document');
-          value = parseDecrypted(await cipher.decrypt(stored, id));
-        }
-        const session = unserialize(value);
-        // With functions of the app's own, what they answer is the app's business (connect-mongo 6 returns it as is).
-        if (!custom && (!session || typeof session !== 'object' || Array.isArray(session))) throw new SessionCorruptError('the session is not an object');
-        return session as S;
-      } catch (e) {
-        if (e instanceof SessionCorruptError) throw e;
-        // JSON.parse quotes the input in its message: never let session data into an error.
-        const why = e instanceof SyntaxError ? 'it is not valid JSON' : (e as Error)?.message;
-        throw new SessionCorruptError(`the stored session cannot be read: ${why}`);
-      }
+    decode(stored, id) {
+      if (!cipher) return decodeClear(stored);
+      // An unencrypted document in an encrypted store is refused: it could have been planted.
+      if (typeof stored !== 'string') return Promise.reject(new SessionCorruptError('expected an encrypted string, found an unencrypted document'));
+      // new Promise: an adapter that throws instead of rejecting is read as a rejection all the same.
+      return new Promise<string>((resolve) => resolve(cipher.decrypt(stored, id))).then((plaintext) => decodeClear(parseDecrypted(plaintext)), unreadable);
     },
   };
+
+  function decodeClear(value: unknown): S {
+    let session: unknown;
+    try {
+      session = unserialize(value);
+    } catch (e) {
+      unreadable(e);
+    }
+    // With functions of the app's own, what they answer is the app's business (connect-mongo 6 returns it as is).
+    if (!custom && (!session || typeof session !== 'object' || Array.isArray(session))) throw new SessionCorruptError('the session is not an object');
+    return session as S;
+  }
+}
+
+/** Any failure to read a stored value, as a SessionCorruptError that quotes none of it. */
+function unreadable(e: unknown): never {
+  if (e instanceof SessionCorruptError) throw e;
+  // JSON.parse quotes the input in its message: never let session data into an error.
+  const why = e instanceof SyntaxError ? 'it is not valid JSON' : (e as Error)?.message;
+  throw new SessionCorruptError(`the stored session cannot be read: ${why}`);
 }

@@ -140,7 +140,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const id = this.storageId(sid);
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
         const doc = await this.sharedRead(col, id);
-        const session = doc && (await this.readLive(doc, sid));
+        const live = doc && this.readLive(doc, sid);
+        const session = live instanceof Promise ? await live : live;
         debugSid('get %s: %s', sid, session ? 'found' : 'none');
         this.emit('get', sid); // found or not, as connect-mongo 6
         return session ?? null;
@@ -441,25 +442,37 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return this.storageIdOf(sid);
   }
 
-  /** A stored document → the session, or null when expired; corrupt ones per onCorruptSession. */
-  private async readLive(doc: SessionDocument, sid: string | undefined): Promise<S | null> {
+  /**
+   * A stored document → the session, or null when expired; corrupt ones per onCorruptSession. Synchronous unless a
+   * cipher has to decrypt (no promise per read without crypto).
+   */
+  private readLive(doc: SessionDocument, sid: string | undefined): S | null | Promise<S | null> {
+    let decoded: S | Promise<S>;
     try {
       if (!validateSessionDocument(doc)) {
         const e = validateSessionDocument.errors?.[0];
         throw new SessionCorruptError(`the stored document is malformed: ${e?.instancePath || '/'} ${e?.message}`);
       }
       if (doc.expires && doc.expires.getTime() <= Date.now()) return null; // the TTL monitor may not have run yet
-      const session = await this.codec.decode(doc.session, doc._id);
+      decoded = this.codec.decode(doc.session, doc._id);
+    } catch (e) {
+      return this.corrupt(e, sid);
+    }
+    const live = (session: S) => {
       if (this.options.touchAfterMs > 0 && doc.lastModified) (session as { lastModified?: Date }).lastModified = doc.lastModified;
       withStoredExpiry(session, doc.expires);
       return session;
-    } catch (e) {
-      if (!(e instanceof SessionCorruptError)) throw e;
-      const err = new SessionCorruptError(`session ${sid === undefined ? 'in the collection' : sidTag(sid)} cannot be used: ${e.message}`, { cause: e });
-      if (this.options.onCorruptSession === 'error') throw err;
-      this.emit('corrupt', err);
-      return null;
-    }
+    };
+    return decoded instanceof Promise ? decoded.then(live, (e) => this.corrupt(e, sid)) : live(decoded);
+  }
+
+  /** An unreadable stored session per onCorruptSession: throws (error), or emits 'corrupt' and answers null (ignore). */
+  private corrupt(e: unknown, sid: string | undefined): null {
+    if (!(e instanceof SessionCorruptError)) throw e;
+    const err = new SessionCorruptError(`session ${sid === undefined ? 'in the collection' : sidTag(sid)} cannot be used: ${e.message}`, { cause: e });
+    if (this.options.onCorruptSession === 'error') throw err;
+    this.emit('corrupt', err);
+    return null;
   }
 
   /** The cookie's expiry when it has one, else now + ttl. */
