@@ -359,17 +359,16 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     // Not a read older than a get may wait: one stuck on a dead socket must not hold up every later get of the session.
     if (joined && Date.now() - joined.started < this.options.operationTimeoutMS) {
       joined.callers++;
-      return joined.docs.then((docs) => ownDoc(docs.pop(), col, id));
+      return joined.doc.then(() => ownDoc(joined.copies.pop(), col, id));
     }
-    const read: SharedRead = { callers: 1, started: Date.now(), docs: undefined! };
+    const read: SharedRead = { callers: 1, started: Date.now(), doc: undefined!, copies: [] };
     const forget = () => reads.get(id) === read && reads.delete(id);
     // Copies are made here, before any caller resumes: callers joined after this point start a read of their own.
-    read.docs = col.findOne({ _id: id }).then(
+    read.doc = col.findOne({ _id: id }).then(
       (doc) => {
         forget();
-        const docs: Array<SessionDocument | null | undefined> = [doc];
-        for (let i = 1; i < read.callers; i++) docs.push(copyOf(doc));
-        return docs.reverse(); // pop() hands the driver's own document to the first caller
+        for (let i = 1; i < read.callers; i++) read.copies.push(copyOf(doc));
+        return doc;
       },
       (e) => {
         forget();
@@ -377,7 +376,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       },
     );
     reads.set(id, read);
-    return read.docs.then((docs) => ownDoc(docs.pop(), col, id));
+    return read.doc; // the first caller: the driver's own document (no promise more on the common, unshared path)
   }
 
   /**
@@ -543,12 +542,14 @@ function readableError(e: unknown, name: string, closing = false): unknown {
   return e;
 }
 
-/** A findOne under way that concurrent get()s share: how many callers wait on it, and a document for each. */
+/** A findOne under way that concurrent get()s share: how many callers wait on it, and a copy for each joined one. */
 interface SharedRead {
   callers: number;
   started: number;
-  /** one document per caller; undefined: that caller's copy could not be made, it reads for itself */
-  docs: Promise<Array<SessionDocument | null | undefined>>;
+  /** the driver's document, for the caller that started the read */
+  doc: Promise<SessionDocument | null>;
+  /** one copy per joined caller, made when the read settles; undefined: that copy could not be made, it reads for itself */
+  copies: Array<SessionDocument | null | undefined>;
 }
 
 /** A touch write that later touches of the same session within TOUCH_SHARE_MS share. */

@@ -6,7 +6,7 @@
  * Routes: GET /r reads the session and leaves it unmodified (express-session then calls store.touch);
  *         POST /w modifies it (express-session then calls store.set). A missing session answers 500, so that
  *         autocannon counts it as an error rather than a fast request. GET /__commands (no session) answers the
- *         commands the contender's client has sent so far, by name (command monitoring).
+ *         commands the contender's client has sent so far, by name, and those still unanswered (command monitoring).
  */
 import express from 'express';
 import session from 'express-session';
@@ -39,14 +39,21 @@ async function main() {
     const c = await createContender(name, { uri: cfg.uri, dbName: cfg.dbName, prefix: cfg.prefix, monitorCommands: true });
     contenders.push(c);
     const commands: Record<string, number> = {};
-    c.client?.on('commandStarted', (e) => (commands[e.commandName] = (commands[e.commandName] ?? 0) + 1));
+    let inFlight = 0;
+    c.client?.on('commandStarted', (e) => {
+      commands[e.commandName] = (commands[e.commandName] ?? 0) + 1;
+      inFlight++;
+    });
+    c.client?.on('commandSucceeded', () => inFlight--);
+    c.client?.on('commandFailed', () => inFlight--);
     if (name === 'memory') {
       const now = Date.now();
       await c.insert(Array.from({ length: cfg.n }, (_, i) => docOf(sidOf(cfg.sidPrefix, i), i, now)));
     }
     const app = express();
-    // Outside the session middleware: the commands this contender's client has sent so far, by name.
-    app.get('/__commands', (_req, res) => void res.json(commands));
+    // Outside the session middleware: the commands this contender's client has sent so far, by name, and how many
+    // are still unanswered (requests autocannon gave up on keep the server busy until their commands end).
+    app.get('/__commands', (_req, res) => void res.json({ commands, inFlight }));
     app.use(session({ store: c.store, secret: cfg.secret, resave: false, saveUninitialized: false, cookie: { maxAge: 86_400_000 } }));
     app.get('/r', (req, res) => {
       if (typeof req.session.n !== 'number') return void res.status(500).end('no session');

@@ -24,7 +24,7 @@ const repoRoot = join(__dirname, '../..');
 const MODES: Record<RunMode, ModeConfig & { backends: Backend[] }> = {
   smoke: { ns: [50], rounds: 1, opBudgetMs: 50, opCap: 20, httpSeconds: 1, httpConnections: 4, touchSessions: 10, touchRequests: 3, startNs: [20, 50], startPages: 10, backends: ['sqlite'] },
   quick: { ns: [1000, 10_000], rounds: 3, opBudgetMs: 300, opCap: 600, httpSeconds: 2, httpConnections: 10, touchSessions: 100, touchRequests: 5, startNs: [1000, 10_000], startPages: 100, backends: ['sqlite', 'postgres'] },
-  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 400, opCap: 1500, httpSeconds: 2, httpConnections: 10, touchSessions: 200, touchRequests: 5, startNs: [1000, 100_000], startPages: 200, backends: ['sqlite', 'postgres'] },
+  full: { ns: [1000, 10_000, 100_000], rounds: 5, opBudgetMs: 400, opCap: 1500, httpSeconds: 3, httpConnections: 10, touchSessions: 200, touchRequests: 5, startNs: [1000, 100_000], startPages: 200, backends: ['sqlite', 'postgres'] },
 };
 
 interface Server {
