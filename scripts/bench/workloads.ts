@@ -103,7 +103,10 @@ export async function opRound(contenders: Contender[], n: number, round: number,
   const out = {} as Record<OpName, Record<string, Timed>>;
   const rand = prng(1000 * round + n);
   const idx = Array.from({ length: cfg.opCap }, () => Math.floor(rand() * n));
-  const sessions = idx.map((i) => ({ ...makeSession(i), n: round }));
+  // Each op's cookie expires 2 s after the previous one's: two touches of one session in a round never ask for the
+  // same expiry, so none shares another's write (sharedTouch) and every touch measured is a write of its own.
+  const now = Date.now();
+  const sessions = idx.map((i, k) => ({ ...makeSession(i, now + 2000 * k), n: round }));
   for (const [o, op] of OPS.entries()) {
     out[op] = {};
     for (const c of rotate(contenders, round + o)) {
