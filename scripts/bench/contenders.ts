@@ -1,6 +1,6 @@
 /**
  * The four contenders, each an express-session Store on a collection (or memory) of its own:
- *   this    – our MongoStore (src/), callback API as express-session calls it
+ *   this    – our MongoStore (src/ as tsc builds it, see this-store.ts), callback API as express-session calls it
  *   raw     – the MongoDB driver doing the same work by hand (the floor a store can reach)
  *   cm6     – connect-mongo 6.0.0 (dev dependency `connect-mongo6`)
  *   memory  – express-session's MemoryStore (the ceiling: no I/O at all)
@@ -10,7 +10,8 @@
  */
 import { MemoryStore, Store, type SessionData } from 'express-session';
 import { MongoClient, type Collection } from 'mongodb';
-import { MongoStore } from '../../src';
+import type { MongoStore } from '../../src';
+import { loadThisStore } from './this-store';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const cm6Module = require('connect-mongo6');
@@ -128,7 +129,7 @@ export async function createContender(name: ContenderName, o: ContenderOptions):
     col = client.db(o.dbName).collection<BenchDoc>(collectionName);
     const common = { client, dbName: o.dbName, collectionName, autoRemove: 'disabled' as const, touchAfter: o.touchAfter ?? 0 };
     if (name === 'this') {
-      store = new MongoStore(common);
+      store = new (loadThisStore())(common);
       await (store as MongoStore).ready();
     } else if (name === 'cm6') store = new ConnectMongo6(common);
     else store = new RawStore(col);

@@ -7,7 +7,8 @@
  * Config in BENCH_MEMORY_CONFIG (JSON); the result as one JSON line on stdout.
  */
 import { MongoClient } from 'mongodb';
-import { MongoStore } from '../../src';
+import type { MongoStore } from '../../src';
+import { loadThisStore } from './this-store';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const cm6Module = require('connect-mongo6');
@@ -34,7 +35,7 @@ async function main() {
   const cfg = JSON.parse(process.env.BENCH_MEMORY_CONFIG ?? '') as MemoryConfig;
   const client = await MongoClient.connect(cfg.uri);
   const opts = { client, dbName: cfg.dbName, collectionName: cfg.collectionName, autoRemove: 'disabled' };
-  const store = cfg.mode === 'cm6-all' ? new ConnectMongo6(opts) : new MongoStore(opts as any);
+  const store = cfg.mode === 'cm6-all' ? new ConnectMongo6(opts) : new (loadThisStore())(opts as any);
   // Warm up: the connection, the code paths, one document read, so the baseline includes them.
   await new Promise((r, j) => store.get('warm-up', (e: unknown) => (e ? j(e) : r(null))));
   global.gc?.();
@@ -65,7 +66,7 @@ async function main() {
   const out: MemoryResult = { mode: cfg.mode, count, ms, baselineRssMB: baseline, peakRssMB: peak, deltaMB: peak - baseline, retainedMB };
   all.length = 0; // held until here on purpose: retainedMB is what a caller of all() keeps
   process.stdout.write(`${JSON.stringify(out)}\n`);
-  if (store instanceof MongoStore) await store.close();
+  if (cfg.mode !== 'cm6-all') await (store as MongoStore).close();
   await client.close();
 }
 

@@ -16,6 +16,7 @@ import { CONTENDERS, createContender, sidOf, type Contender } from './contenders
 import { idQueryPlan } from './plan';
 import { cpuProfile } from './cpu-profile';
 import { startAppWorkload } from './start-app';
+import { buildThisStore } from './this-store';
 import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, SID_PREFIX, type ModeConfig } from './workloads';
 import { consoleReport, writeReport, type BackendResult, type Results, type RunMode } from './report';
 
@@ -137,6 +138,8 @@ async function main() {
     log(`BENCHMARKS.md and docs/bench-chart.svg regenerated from results-${m}.json`);
     return;
   }
+  log('building this store as users get it (tsc → .cache/bench-build)');
+  buildThisStore();
   if (args.includes('--cpu-prof')) {
     const num = (name: string, dflt: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
     const backend = (args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length) ?? 'sqlite') as Backend;
