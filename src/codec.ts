@@ -85,9 +85,17 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       unreadable(e);
     }
     // With functions of the app's own, what they answer is the app's business (connect-mongo 6 returns it as is).
-    if (!custom && (!session || typeof session !== 'object' || Array.isArray(session))) throw new SessionCorruptError('the session is not an object');
+    // Else only a plain object is a session: a stored BSON Date or Binary is an object, yet express-session would
+    // fail on it.
+    if (!custom && !isPlainObject(session)) throw new SessionCorruptError('the session is not an object');
     return session as S;
   }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (!v || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 /** Any failure to read a stored value, as a SessionCorruptError that quotes none of it. */

@@ -48,7 +48,7 @@ export function isUnreachable(e: unknown): boolean {
 }
 
 /** The client was closed under a running operation (by close(), or by the app). */
-export const isClientClosed = (e: unknown): boolean => /^Mongo(ExpiredSessionError|PoolClosedError|TopologyClosedError|ServerClosedError)$/.test(nameOf(e)) || (nameOf(e) === 'MongoNotConnectedError');
+export const isClientClosed = (e: unknown): boolean => /^Mongo(ClientClosedError|ExpiredSessionError|PoolClosedError|TopologyClosedError|ServerClosedError)$/.test(nameOf(e)) || (nameOf(e) === 'MongoNotConnectedError');
 
 /** Server codes that mean "these credentials will not work": retrying only locks accounts. */
 const AUTH_CODES = new Set([18 /* AuthenticationFailed */, 11 /* UserNotFound */, 334 /* MechanismUnavailable */]);

@@ -27,6 +27,8 @@ export interface SessionEntry<S> {
 const UPSERT_RETRIES = 5;
 /** touches of one session this close in time and expiry share one write (see sharedTouch) */
 const TOUCH_SHARE_MS = 1000;
+/** the key of clear() in the map of writes under way: a write of every _id */
+const ALL_IDS = Symbol('all ids');
 
 /** Runs the promise; with a callback, answers through it (on the next tick, so a throwing callback stays its own). */
 export function answer<T>(work: Promise<T>, cb?: Callback<T>): Promise<T> | undefined {
@@ -52,6 +54,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private reads?: Map<string, SharedRead>;
   /** touch() writes of the last TOUCH_SHARE_MS by _id, that touches of the same session share (see sharedTouch) */
   private touches?: Map<string, SharedTouch>;
+  /** writes under way by _id (ALL_IDS: clear), so that a touch knows it was sent while another write was */
+  private writes?: Map<string | symbol, number>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -141,7 +145,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
         const doc = await this.sharedRead(col, id);
         const live = doc && this.readLive(doc, sid);
-        const session = live instanceof Promise ? await live : live;
+        const session = isThenable(live) ? await live : live;
         debugSid('get %s: %s', sid, session ? 'found' : 'none');
         this.emit('get', sid); // found or not, as connect-mongo 6
         return session ?? null;
@@ -389,7 +393,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
    */
   private sharedTouch(col: Collection<SessionDocument>, id: string, expires: Date, now: Date): Promise<TouchResult> {
     const touches = (this.touches ??= new Map<string, SharedTouch>());
-    const t = now.getTime();
+    const t = performance.now(); // monotonic: a wall clock set back must not keep old entries "recent"
     const earlier = touches.get(id);
     if (earlier && t - earlier.sent < TOUCH_SHARE_MS && Math.abs(earlier.expires - expires.getTime()) <= TOUCH_SHARE_MS) return earlier.result;
     for (const [key, old] of touches) {
@@ -399,12 +403,19 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     const fields: Partial<SessionDocument> = { expires };
     if (this.options.touchAfterMs > 0) fields.lastModified = now;
     if (this.options.timestamps) fields.updatedAt = now;
+    // Sent while another write of the _id is under way, it may reach the server before or after that write: later
+    // touches may share it while it is under way, never once it is done (see afterWrite).
+    const overlapped = this.writing(id);
     const entry: SharedTouch = { sent: t, expires: expires.getTime(), result: undefined! };
+    const done = () => touches.get(id) === entry && touches.delete(id);
     // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
-    entry.result = this.afterWrite(id, col.updateOne({ _id: id }, { $set: fields }, this.writeOptions())).then(
-      (res) => ({ matched: res.matchedCount > 0, lastModified: now }),
+    entry.result = this.afterWrite(id, col.updateOne({ _id: id }, { $set: fields }, this.writeOptions()), 'touch').then(
+      (res) => {
+        if (overlapped) done();
+        return { matched: res.matchedCount > 0, lastModified: now };
+      },
       (e) => {
-        if (touches.get(id) === entry) touches.delete(id);
+        done();
         throw e;
       },
     );
@@ -415,16 +426,30 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /**
-   * A write's promise. From its start no touch() shares a touch sent before it; from its start and again once it
-   * settles, no get() joins a read of that _id (all _ids when undefined) begun before.
+   * A write's promise (of the _id; of all _ids when undefined: clear). From its start and again once it settles, no
+   * get() joins a read begun before, and no touch() shares a touch sent before: either may have been answered before
+   * this write landed. A touch's own write leaves the touches alone when it settles (they may share it, see
+   * sharedTouch).
    */
-  private async afterWrite<T>(id: string | undefined, write: Promise<T>): Promise<T> {
+  private async afterWrite<T>(id: string | undefined, write: Promise<T>, kind?: 'touch'): Promise<T> {
     this.forgetShared(id);
+    const key = id ?? ALL_IDS;
+    const writes = (this.writes ??= new Map<string | symbol, number>());
+    writes.set(key, (writes.get(key) ?? 0) + 1);
     try {
       return await write;
     } finally {
-      forget(this.reads, id);
+      const left = writes.get(key)! - 1;
+      if (left) writes.set(key, left);
+      else writes.delete(key);
+      if (kind === 'touch') forget(this.reads, id);
+      else this.forgetShared(id);
     }
+  }
+
+  /** A write of the _id (or a clear) is under way. */
+  private writing(id: string): boolean {
+    return !!this.writes?.size && (this.writes.has(id) || this.writes.has(ALL_IDS));
   }
 
   private forgetShared(id: string | undefined) {
@@ -458,11 +483,13 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       return this.corrupt(e, sid);
     }
     const live = (session: S) => {
-      if (this.options.touchAfterMs > 0 && doc.lastModified) (session as { lastModified?: Date }).lastModified = doc.lastModified;
+      // An app's unserialize may answer anything (a string, say): only an object carries the bookkeeping fields.
+      if (this.options.touchAfterMs > 0 && doc.lastModified && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = doc.lastModified;
       withStoredExpiry(session, doc.expires);
       return session;
     };
-    return decoded instanceof Promise ? decoded.then(live, (e) => this.corrupt(e, sid)) : live(decoded);
+    // Any thenable (an app's unserialize may answer another library's promise), as `await` would take it.
+    return isThenable(decoded) ? Promise.resolve(decoded).then(live, (e) => this.corrupt(e, sid)) : live(decoded);
   }
 
   /** An unreadable stored session per onCorruptSession: throws (error), or emits 'corrupt' and answers null (ignore). */
@@ -594,6 +621,10 @@ function copyOf(doc: SessionDocument | null): SessionDocument | null | undefined
 /** A caller's document from a shared read; one whose copy failed reads it for itself (null is "no session"). */
 function ownDoc(doc: SessionDocument | null | undefined, col: Collection<SessionDocument>, id: string): Promise<SessionDocument | null> | SessionDocument | null {
   return doc === undefined ? col.findOne({ _id: id }) : doc;
+}
+
+function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 function forget(map: Map<string, unknown> | undefined, id: string | undefined) {

@@ -296,6 +296,71 @@ test("touchAfter: shared touches give every caller the lastModified written", as
   }
 });
 
+test("a touch sent while a set was under way is not shared once both are done (it may have landed first)", async () => {
+  // A 1 MB session keeps the set on the wire while the touch is sent: the server may apply the touch first, and
+  // the set's expiry (an hour shorter) then wins. A touch awaited after both must write its own.
+  const big = "x".repeat(1_000_000);
+  for (let round = 0; round < 3; round++) {
+    await store.set("tso", sessionOf({ big }, 3_600_000));
+    reset();
+    const asked = sessionOf({ big }, 7_200_000);
+    const setSent = new Promise<void>((resolve) => {
+      const onStart = (e: { commandName: string }) => {
+        if (e.commandName !== "update") return;
+        t.client.off("commandStarted", onStart);
+        resolve();
+      };
+      t.client.on("commandStarted", onStart);
+    });
+    const set = store.set("tso", sessionOf({ big }, 3_600_000));
+    await setSent; // the touch goes out while the set is on the wire
+    await Promise.all([set, store.touch("tso", asked)]);
+    const last = sessionOf({ big }, 7_200_000);
+    await store.touch("tso", last);
+    assert.is(touchWrites("tso"), 2, "the touch after the set and the shared-looking touch both write");
+    assert.ok(Math.abs((await storedExpires("tso"))! - last.cookie.expires.getTime()) <= 1000, "the stored expiry is the last touch's");
+  }
+});
+
+test("a touch sent while a clear was under way is not shared once both are done: the next touch finds nothing", async () => {
+  const col = await store.collection();
+  await col.insertMany(Array.from({ length: 2000 }, (_, i) => ({ _id: `filler${i}`, session: "{}", expires: new Date(Date.now() + 3_600_000) })));
+  await store.set("tcl", sessionOf({ v: 1 }));
+  await Promise.all([store.clear(), store.touch("tcl", sessionOf({ v: 1 }))]);
+  let events = 0;
+  const onTouch = () => events++;
+  store.on("touch", onTouch);
+  reset();
+  await store.touch("tcl", sessionOf({ v: 1 }));
+  store.off("touch", onTouch);
+  assert.is(touchWrites("tcl"), 1, "the touch after the clear sent its own update");
+  assert.is(events, 0, "and no touch event: the session is gone");
+  assert.is(await store.get("tcl"), null);
+});
+
+test("a wall clock set back does not keep old touches in the map (time is measured monotonically)", async () => {
+  const RealDate = Date;
+  const touches = () => (store as unknown as { touches?: Map<string, unknown> }).touches?.size ?? 0;
+  try {
+    await store.touch("clk0", sessionOf());
+    // From here on the wall clock is an hour behind.
+    (globalThis as any).Date = class extends RealDate {
+      constructor(...a: any[]) {
+        super(...((a.length ? a : [RealDate.now() - 3_600_000]) as []));
+      }
+      static override now() {
+        return RealDate.now() - 3_600_000;
+      }
+    };
+    for (let i = 0; i < 50; i++) await store.touch(`clk${i + 1}`, sessionOf());
+    await sleep(1100);
+    await store.touch("clk-last", sessionOf());
+    assert.is(touches(), 1);
+  } finally {
+    (globalThis as any).Date = RealDate;
+  }
+});
+
 test("the shared-touch map keeps only the last second's touches", async () => {
   for (let i = 0; i < 20; i++) await store.touch(`tm${i}`, sessionOf());
   const touches = () => (store as unknown as { touches?: Map<string, unknown> }).touches?.size ?? 0;

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import mongoose from 'mongoose';
 import { MongoClient } from 'mongodb';
 import { MongoStore, MongoStoreError } from '../src';
-import { openTestDb, type TestDb } from './helpers';
+import { openTestDb, TEST_POOL_SIZE, type TestDb } from './helpers';
 import { freePort } from './server';
 import { unhandled, sessionOf } from './fixtures/reliability/kit';
 
@@ -120,6 +120,22 @@ test('close() with operations in flight on a client the store opened: they finis
     const done = results.filter((r, k) => k % 3 === 0 && r.status === 'fulfilled').length;
     assert.is(await t.db.collection('inflight').countDocuments({ _id: { $regex: `^s${round}-` } as never }), done);
   }
+});
+
+test('the app closes its own client under running operations: ERR_CONNECT_MONGO_CLOSED, never the raw driver error', async () => {
+  const client = new MongoClient(t.uri, { maxPoolSize: TEST_POOL_SIZE });
+  const store = MongoStore.create({ client, dbName: t.dbName, collectionName: 'app_closes', autoRemove: 'disabled' });
+  const big = 'x'.repeat(2_000_000); // slow enough on the wire to be under way when the client goes
+  await store.set('s', sessionOf({ big }));
+  const ops = Promise.allSettled([store.get('s'), store.set('s2', sessionOf({ big })), store.touch('s', sessionOf({ big }))]);
+  await new Promise((r) => setImmediate(r));
+  await client.close();
+  for (const r of await ops) {
+    if (r.status === 'fulfilled') continue;
+    assert.instance(r.reason, MongoStoreError, String(r.reason));
+    assert.is(r.reason.code, 'ERR_CONNECT_MONGO_CLOSED', String(r.reason));
+  }
+  await store.close();
 });
 
 test('entries() iterating across close(): a MongoStoreError, never a raw driver error', async () => {

@@ -79,4 +79,25 @@ test('ignore: all() and entries() skip the unreadable document, with a corrupt e
   await store.close();
 });
 
+test('a stored session that is a BSON Date or Binary (an object, not a session): SessionCorruptError, or null with ignore', async () => {
+  const { Binary } = await import('mongodb');
+  const col = t.db.collection('not_a_session');
+  await col.insertMany([
+    { _id: 'date' as never, session: new Date(), expires: live() },
+    { _id: 'binary' as never, session: new Binary(Buffer.from('{}')), expires: live() },
+  ]);
+  const strict = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'not_a_session', autoRemove: 'disabled', stringify: false });
+  const lenient = new MongoStore({ client: t.client, dbName: t.dbName, collectionName: 'not_a_session', autoRemove: 'disabled', stringify: false, onCorruptSession: 'ignore' });
+  lenient.on('corrupt', () => {});
+  try {
+    for (const id of ['date', 'binary']) {
+      assert.instance(await rejects(() => strict.get(id), /the session is not an object/), SessionCorruptError);
+      assert.is(await lenient.get(id), null);
+    }
+  } finally {
+    await strict.close();
+    await lenient.close();
+  }
+});
+
 test.run();

@@ -191,6 +191,26 @@ test('serialize / unserialize are used both ways', async () => {
   assert.equal(((await store.get('c')) as any).viaUnserialize, true);
 });
 
+test('unserialize may answer any thenable (another library\'s promise): get and entries() apply the stored expiry to the session', async () => {
+  const store = make('thenable', {
+    serialize: (s: any) => JSON.stringify(s),
+    unserialize: (raw: string) => ({ then: (resolve: (v: unknown) => void) => resolve(JSON.parse(raw)) }),
+  });
+  await store.set('t', sess({ x: 1 }));
+  const later = future(7_200_000);
+  await store.touch('t', sess({ x: 1 }, later));
+  const got = (await store.get('t')) as any;
+  assert.is(got.x, 1);
+  assert.is(new Date(got.cookie.expires).getTime(), later.getTime(), 'the touched expiry, not the cookie as first saved');
+  for await (const entry of store.entries()) assert.is(new Date((entry.session as any).cookie.expires).getTime(), later.getTime());
+});
+
+test('unserialize answering a string with touchAfter on: get gives the string (the app\'s business), no TypeError', async () => {
+  const store = make('string-unserialize', { touchAfter: 60, serialize: (s: any) => JSON.stringify(s), unserialize: (raw: string) => `read:${raw.length}` });
+  await store.set('s', sess({ x: 1 }));
+  assert.match(String(await store.get('s')), /^read:\d+$/);
+});
+
 test('transformId decides the stored _id; all operations go through it', async () => {
   const store = make('transform', { transformId: (sid: string) => `app1:${sid}` });
   await store.set('abc', sess({ y: 1 }));
