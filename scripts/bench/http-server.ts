@@ -12,7 +12,7 @@ import express from 'express';
 import session from 'express-session';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { CONTENDERS, createContender, docOf, sidOf, type Contender } from './contenders';
+import { createContender, docOf, sidOf, type Contender, type ContenderName } from './contenders';
 
 export interface HttpConfig {
   uri: string;
@@ -21,6 +21,7 @@ export interface HttpConfig {
   n: number;
   secret: string;
   sidPrefix: string;
+  contenders: ContenderName[];
 }
 
 declare module 'express-session' {
@@ -34,7 +35,7 @@ async function main() {
   const contenders: Contender[] = [];
   const servers: Server[] = [];
   const ports: Record<string, number> = {};
-  for (const name of CONTENDERS) {
+  for (const name of cfg.contenders) {
     // Command monitoring on every contender alike: the page-load workload counts what each sends per visit.
     const c = await createContender(name, { uri: cfg.uri, dbName: cfg.dbName, prefix: cfg.prefix, monitorCommands: true });
     contenders.push(c);

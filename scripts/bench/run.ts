@@ -4,7 +4,7 @@
  * of workloads.ts for every contender of contenders.ts, prints a markdown table, and (quick/full) saves the raw
  * figures in scripts/bench/results-<mode>.json and regenerates BENCHMARKS.md and docs/bench-chart.svg from them.
  * `--report` only regenerates BENCHMARKS.md and the chart from the saved JSON. `--backend=sqlite,postgres` picks
- * backends. `--cpu-prof` profiles the client's CPU per op instead (cpu-profile.ts). Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
+ * backends; `--ns=100000` and `--contenders=this,raw` make an ad hoc run (ops and HTTP only, saved nowhere). `--cpu-prof` profiles the client's CPU per op instead (cpu-profile.ts). Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
  */
 import { cpus, availableParallelism, totalmem, release, platform, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { startFerretDB, type Backend } from '../../test/server';
-import { CONTENDERS, createContender, sidOf, type Contender } from './contenders';
+import { CONTENDERS, createContender, sidOf, type Contender, type ContenderName } from './contenders';
 import { idQueryPlan } from './plan';
 import { cpuProfile } from './cpu-profile';
 import { startAppWorkload } from './start-app';
@@ -70,10 +70,12 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
   try {
     await db.connect();
     await db.db(dbName).dropDatabase();
-    for (const name of CONTENDERS) contenders.push(await createContender(name, { uri: server.uri, dbName, prefix: 'ops' }));
+    for (const name of cfg.contenders ?? CONTENDERS) contenders.push(await createContender(name, { uri: server.uri, dbName, prefix: 'ops' }));
 
-    log(`${server.name}: touchAfter on/off (${cfg.touchSessions} sessions × ${cfg.touchRequests} requests)`);
-    result.touchAfter = await touchAfterWorkload(server.uri, dbName, cfg);
+    if (!cfg.contenders) {
+      log(`${server.name}: touchAfter on/off (${cfg.touchSessions} sessions × ${cfg.touchRequests} requests)`);
+      result.touchAfter = await touchAfterWorkload(server.uri, dbName, cfg);
+    }
 
     for (const n of cfg.ns) {
       log(`${server.name}: pre-filling ${n} sessions per contender`);
@@ -100,8 +102,10 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
       result.http[n] = http.mixed;
       result.pageLoad![n] = http.pageLoad;
     }
-    log(`${server.name}: memory while iterating ${cfg.ns.at(-1)} sessions`);
-    result.memory = await memoryWorkload(server.uri, dbName, 'ops');
+    if (!cfg.contenders) {
+      log(`${server.name}: memory while iterating ${cfg.ns.at(-1)} sessions`);
+      result.memory = await memoryWorkload(server.uri, dbName, 'ops');
+    }
     return result;
   } finally {
     await Promise.all(contenders.map((c) => c.close().catch(() => {})));
@@ -162,7 +166,12 @@ async function main() {
     }
     return;
   }
-  const cfg = MODES[mode];
+  // An ad hoc run (--ns=100000, --contenders=this,raw) re-checks one figure: ops and HTTP only, printed, saved nowhere.
+  const listArg = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',');
+  const adhoc = !!(listArg('ns') || listArg('contenders'));
+  const cfg: ModeConfig & { backends: Backend[] } = { ...MODES[mode], ...(listArg('ns') && { ns: listArg('ns')!.map(Number) }) };
+  if (listArg('contenders')) cfg.contenders = listArg('contenders')!.filter((c): c is ContenderName => (CONTENDERS as readonly string[]).includes(c));
+  if (cfg.ns.some((n) => !(n > 0)) || cfg.contenders?.length === 0) throw new Error('--ns takes sizes (--ns=1000,100000); --contenders takes names from this,raw,cm6,memory');
   const backendArg = args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length);
   const backends = (backendArg ? backendArg.split(',') : cfg.backends) as Backend[];
   const dbName = process.env.BENCH_DB ?? 'connect_mongo_bench';
@@ -186,8 +195,10 @@ async function main() {
         servers.delete(server);
       }
     }
-    log(`npm start (the example app on its embedded FerretDB) at ${cfg.startNs.join(', ')} sessions`);
-    results.startApp = await startAppWorkload(cfg.startNs, cfg.rounds, cfg.startPages, log);
+    if (!adhoc) {
+      log(`npm start (the example app on its embedded FerretDB) at ${cfg.startNs.join(', ')} sessions`);
+      results.startApp = await startAppWorkload(cfg.startNs, cfg.rounds, cfg.startPages, log);
+    }
   } finally {
     await cleanUp();
   }
@@ -196,7 +207,7 @@ async function main() {
   process.stdout.write(consoleReport(results));
   const bad = results.backends.flatMap((b) => [...Object.values(b.http).flat(2), ...Object.values(b.pageLoad ?? {}).flat(2)]).filter((r) => r.non2xx || r.errors);
   if (bad.length) throw new Error(`HTTP workload: ${bad.length} runs had non-2xx answers or errors (a session went missing?)`);
-  if (mode !== 'smoke') {
+  if (mode !== 'smoke' && !adhoc) {
     writeFileSync(resultsFile(mode), `${JSON.stringify(results, null, 1)}\n`);
     const m: RunMode = existsSync(resultsFile('full')) ? 'full' : mode;
     mkdirSync(join(repoRoot, 'docs'), { recursive: true });

@@ -32,6 +32,8 @@ export interface ModeConfig {
   /** npm start at scale: the stored sessions, and pages per round */
   startNs: number[];
   startPages: number;
+  /** a subset of the contenders (an ad hoc run, --contenders=); all when absent */
+  contenders?: ContenderName[];
 }
 
 export const SID_PREFIX = 's';
@@ -368,20 +370,20 @@ async function pageLoadRound(name: ContenderName, port: number, n: number, cfg: 
  */
 export async function httpWorkload(uri: string, dbName: string, prefix: string, n: number, cfg: ModeConfig): Promise<{ mixed: HttpRound[][]; pageLoad: PageLoadRound[][] }> {
   const secret = 'bench-secret';
-  const config: HttpConfig = { uri, dbName, prefix, n, secret, sidPrefix: SID_PREFIX };
+  const config: HttpConfig = { uri, dbName, prefix, n, secret, sidPrefix: SID_PREFIX, contenders: cfg.contenders ?? [...CONTENDERS] };
   const child = spawnChild('http-server.ts', { BENCH_HTTP_CONFIG: JSON.stringify(config) });
   try {
     const { ports } = await firstJsonLine<{ ports: Record<ContenderName, number> }>(child, 'http-server', 120_000);
     const pageLoad: PageLoadRound[][] = [];
     for (let round = 0; round < cfg.rounds; round++) {
       const row: PageLoadRound[] = [];
-      for (const name of rotate(CONTENDERS, round)) row.push(await pageLoadRound(name, ports[name], n, cfg, secret, round * 131 + n));
+      for (const name of rotate(cfg.contenders ?? CONTENDERS, round)) row.push(await pageLoadRound(name, ports[name], n, cfg, secret, round * 131 + n));
       pageLoad.push(row);
     }
     const rounds: HttpRound[][] = [];
     for (let round = 0; round < cfg.rounds; round++) {
       const row: HttpRound[] = [];
-      for (const name of rotate(CONTENDERS, round)) {
+      for (const name of rotate(cfg.contenders ?? CONTENDERS, round)) {
         const rand = prng(round * 31 + n);
         const r = await autocannon({
           url: `http://127.0.0.1:${ports[name]}`,
