@@ -170,8 +170,12 @@ async function main() {
   const listArg = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',');
   const adhoc = !!(listArg('ns') || listArg('contenders'));
   const cfg: ModeConfig & { backends: Backend[] } = { ...MODES[mode], ...(listArg('ns') && { ns: listArg('ns')!.map(Number) }) };
-  if (listArg('contenders')) cfg.contenders = listArg('contenders')!.filter((c): c is ContenderName => (CONTENDERS as readonly string[]).includes(c));
-  if (cfg.ns.some((n) => !(n > 0)) || cfg.contenders?.length === 0) throw new Error('--ns takes sizes (--ns=1000,100000); --contenders takes names from this,raw,cm6,memory');
+  const names = listArg('contenders');
+  if (cfg.ns.some((n) => !(n > 0)) || names?.some((c) => !(CONTENDERS as readonly string[]).includes(c))) {
+    throw new Error('--ns takes sizes (--ns=1000,100000); --contenders takes names from this,raw,cm6,memory');
+  }
+  // Given contenders mark the run ad hoc for benchBackend (no touchAfter or memory workloads).
+  if (adhoc) cfg.contenders = (names ?? [...CONTENDERS]) as ContenderName[];
   const backendArg = args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length);
   const backends = (backendArg ? backendArg.split(',') : cfg.backends) as Backend[];
   const dbName = process.env.BENCH_DB ?? 'connect_mongo_bench';
