@@ -72,8 +72,8 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       if (!cipher) return decodeClear(stored);
       // An unencrypted document in an encrypted store is refused: it could have been planted.
       if (typeof stored !== 'string') return Promise.reject(new SessionCorruptError('expected an encrypted string, found an unencrypted document'));
-      // new Promise: an adapter that throws instead of rejecting is read as a rejection all the same.
-      return new Promise<string>((resolve) => resolve(cipher.decrypt(stored, id))).then((plaintext) => decodeClear(parseDecrypted(plaintext)), unreadable);
+      // createCipher's decrypt is async, so an adapter that throws instead of rejecting still comes back as a rejection.
+      return cipher.decrypt(stored, id).then((plaintext) => decodeClear(parseDecrypted(plaintext)), unreadable);
     },
   };
 

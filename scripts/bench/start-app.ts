@@ -21,7 +21,7 @@ export interface StartAppPoint {
   /** median and 90th percentile of one page, ms, over all rounds */
   p50Ms: number;
   p90Ms: number;
-  /** median of the rounds' own medians, ms (what the target compares) */
+  /** each round's median page, ms (the target compares them round by round) */
   roundP50Ms: number[];
   pages: number;
 }
