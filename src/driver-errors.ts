@@ -2,6 +2,8 @@
  * What a driver error means, read from its name, code and error labels only. Never `instanceof` a class of our copy
  * of `mongodb`: a client from another copy (mongoose's own, an app's older driver) throws errors of other classes.
  */
+import { BSON } from 'mongodb';
+import { MongoStoreError } from './errors';
 
 type DriverError = { name?: unknown; code?: unknown; codeName?: unknown; errorLabels?: unknown; hasErrorLabel?: unknown; cause?: unknown };
 
@@ -83,3 +85,28 @@ export function permanentReason(e: unknown, fromConnect = false, depth = 0): 'au
  */
 const TTL_NEVER = new Set([238, 115, 59, 85, 86, 68, 67, 197, 2, 13]);
 export const isTtlRefusalFinal = (e: unknown): boolean => isServerError(e) && TTL_NEVER.has(codeOf(e)!);
+
+/**
+ * A driver error as the store reports it (by name, code and labels: the client may be another copy of the driver).
+ * The client closed under the operation (by close(), or by the app): ERR_CONNECT_MONGO_CLOSED. Server gone (selection
+ * timed out, connection dropped mid-operation, topology closed by a failed first connect): one clear error; the
+ * client keeps reconnecting on its own.
+ */
+export function readableError(e: unknown, name: string, closing = false): unknown {
+  if (isClientClosed(e) && (closing || !/TopologyClosed|ServerClosed/.test((e as Error).name))) {
+    return new MongoStoreError(`MongoStore.${name}() was cut short: the MongoDB client was closed${closing ? ' (store.close())' : ''}`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
+  }
+  if (isUnreachable(e)) {
+    return new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
+  }
+  // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the command
+  // (nothing is sent): the same error as a session JSON cannot encode.
+  if (name === 'set' && BSON.BSONError.isBSONError(e)) {
+    return new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+  }
+  // A session over BSON's 16 MB makes the encoder write past its buffer: Node's RangeError, nothing sent.
+  if (name === 'set' && (e as { code?: unknown })?.code === 'ERR_OUT_OF_RANGE') {
+    return new MongoStoreError('the session cannot be serialized: it is larger than a MongoDB document may be (16 MB)', 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+  }
+  return e;
+}

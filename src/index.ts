@@ -5,6 +5,7 @@
  */
 import { MongoStore } from './store';
 import { legacyFactory } from './legacy';
+import './memory-fallback'; // registers the store fallbackMemory gives
 import type { SessionData } from 'express-session';
 import type { MongoStoreOptions } from './options';
 import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
@@ -15,7 +16,7 @@ import { createKrupteinAdapter } from './kruptein';
 import { createWebCryptoAdapter } from './webcrypto';
 
 export { MongoStore } from './store';
-export type { Callback, SessionEntry } from './store';
+export type { Callback, SessionEntry } from './callback';
 export type { MongoStoreOptions, ConnectMongoOptions, CryptoAdapter, MongooseConnectionLike } from './options';
 export type { StoreOptions, SessionDocument } from '../generated';
 export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';

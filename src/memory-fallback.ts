@@ -6,7 +6,9 @@
 import { MemoryStore, type SessionData } from 'express-session';
 import type { Collection } from 'mongodb';
 import type { SessionDocument } from '../generated';
-import { MongoStore, answer, type Callback, type SessionEntry } from './store';
+import { MongoStore, registerMemoryFallback } from './store';
+import { answer, type Callback, type SessionEntry } from './callback';
+import { checkSid } from './session-doc';
 import { normalizeOptions, type MongoStoreOptions } from './options';
 import { MongoStoreError } from './errors';
 
@@ -27,7 +29,10 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
     Object.defineProperty(this, 'options', { value: opts, enumerable: false, writable: false, configurable: true });
     this.memory = new MemoryStore();
     this.closed = false;
-    this.storageIdOf = (sid) => sid; // no transformId / hashIds: nothing leaves the process
+    this.storageId = (sid) => {
+      checkSid(sid); // no transformId / hashIds: nothing leaves the process
+      return sid;
+    };
     if (!warned) {
       warned = true;
       process.emitWarning('connect-mongo: fallbackMemory is on: sessions live in a MemoryStore (development only; they leak memory and vanish on restart).', { code: 'CONNECT_MONGO_FALLBACK_MEMORY' });
@@ -150,3 +155,5 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
     return answer(Promise.resolve(), callback);
   }
 }
+
+registerMemoryFallback(MemoryFallbackStore);
