@@ -4,7 +4,7 @@
  * another session fails authentication like a modified one. Format: "cm1:" + base64(iv | tag | ciphertext).
  */
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync, createHmac } from 'node:crypto';
-import type { CryptoAdapter } from './options';
+import type { CryptoAdapter } from './crypto-types';
 import { SessionCorruptError } from './errors';
 
 export const AES_GCM_PREFIX = 'cm1:';

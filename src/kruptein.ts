@@ -4,15 +4,11 @@
  * encodeas(ASN.1 { ct, hmac, iv, salt, at, aad }): a fresh PBKDF2 salt and IV per write, an HMAC over the ciphertext.
  * Unlike "cm1:", it is not bound to the session id.
  */
-import type { StoreOptions } from '../generated';
-import type { CryptoAdapter } from './options';
+import type { CryptoAdapter, CryptoOptions } from './crypto-types';
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 
-/**
- * connect-mongo 6's `crypto` option (and createKrupteinAdapter's argument), from the schema; a list of secrets (our
- * addition) may be any array here, since createKrupteinAdapter is also called from code.
- */
-export type CryptoOptions = Omit<NonNullable<StoreOptions['crypto']>, 'secret'> & { secret: false | string | string[] };
+// src/index.ts exports CryptoOptions from here.
+export type { CryptoOptions } from './crypto-types';
 
 /** The defaults connect-mongo 3–6 merge under the user's options before handing them to kruptein. */
 export const KRUPTEIN_DEFAULTS = { algorithm: 'aes-256-gcm', hashing: 'sha512', encodeas: 'base64', key_size: 32, iv_size: 16, at_size: 16 } as const;

@@ -8,7 +8,11 @@ import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from '
 import type { SessionData } from 'express-session';
 import { validateStoreOptions, storeOptionNames, nestedOptionNames, type StoreOptions, type SchemaError } from '../generated';
 import { OptionsError, describeFound, hideFromInspection, isPlainObject, pointer, type OptionIssue } from './errors';
-import { KRUPTEIN_DEFAULTS, krupteinProblem, type CryptoOptions } from './kruptein';
+import { KRUPTEIN_DEFAULTS, krupteinProblem } from './kruptein';
+import type { CryptoAdapter, CryptoOptions } from './crypto-types';
+
+// src/index.ts exports CryptoAdapter from here.
+export type { CryptoAdapter } from './crypto-types';
 
 /**
  * A mongoose Connection, structurally (we never import mongoose). Loosely typed on purpose: mongoose bundles its own
@@ -23,12 +27,6 @@ export interface MongooseConnectionLike {
   once?(event: string, listener: () => void): unknown;
   off?(event: string, listener: () => void): unknown;
   removeListener?(event: string, listener: () => void): unknown;
-}
-
-/** Bring-your-own encryption: both directions async, strings in and out. `context.id` is the stored _id. */
-export interface CryptoAdapter {
-  encrypt(plaintext: string, context?: { id: string }): Promise<string> | string;
-  decrypt(ciphertext: string, context?: { id: string }): Promise<string> | string;
 }
 
 type JsonOptions = Omit<StoreOptions, '$schema' | 'env' | 'crypto' | 'mongoOptions'>;

@@ -4,7 +4,7 @@
  * (12-byte IV, the 16-byte tag at the end of the ciphertext) or AES-CBC (16-byte IV, no authentication).
  */
 import { webcrypto } from 'node:crypto';
-import type { CryptoAdapter } from './options';
+import type { CryptoAdapter } from './crypto-types';
 import { MongoStoreError, OptionsError, SessionCorruptError, describeFound, type OptionIssue } from './errors';
 
 export type WebCryptoEncoding = 'base64' | 'base64url' | 'hex';
