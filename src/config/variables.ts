@@ -1,0 +1,80 @@
+/**
+ * Step 3, variables: each layer of the file (the base, and every env block) with its ${VAR} references filled
+ * (substituteVars, env.ts) and a value that was one whole reference given the type the schema wants there. Every
+ * block is filled, not only the selected one, so that a malformed reference anywhere in the file is reported.
+ */
+import { validateStoreOptions } from '../../generated';
+import { pointer, type OptionIssue } from '../errors';
+import { replacedBy, substituteVars, type Env, type VarSource } from './env';
+import type { EnvBlocks } from './env-block';
+
+/** One layer of the file with its variables filled. */
+export interface Layer {
+  /** the env block's name (undefined: the base) */
+  name?: string;
+  /** the layer's JSON pointer in the file: '' for the base, /env/<name> for a block */
+  prefix: string;
+  value: Record<string, unknown>;
+  /** malformed references, and missing variables where the value is used */
+  issues: OptionIssue[];
+  /** the layer's own paths the schema check leaves alone: a reference is the problem reported there */
+  skip: Set<string>;
+  /** the layer's own paths of values that were one whole reference, and which */
+  sources: Map<string, VarSource>;
+}
+
+const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const FAMILY: Record<string, string[]> = { number: ['number', 'integer'], boolean: ['boolean'] };
+
+/**
+ * Environment variables are strings: a value that was one whole `${VAR}` reference takes the number or boolean the
+ * schema wants at its place ("${SESSION_TTL:-3600}" → 3600). It stays a string where the schema wants no number or
+ * boolean (a collection named "123"), and in mongoOptions, whose strings the driver parses itself. Mutates `layer`;
+ * `whole` is keyed by paths under `prefix`, and is re-keyed here to the layer's own paths.
+ */
+function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSource>, prefix: string): Map<string, VarSource> {
+  const own = new Map<string, VarSource>();
+  for (const [p, src] of whole) {
+    const rel = p.slice(prefix.length) || '/';
+    own.set(rel, src);
+    const segs = rel.split('/').slice(1).map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (!segs.length || segs[0] === 'mongoOptions' || segs[0] === '$schema') continue;
+    const parent = segs.slice(0, -1).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), layer) as Record<string, unknown> | undefined;
+    const key = segs[segs.length - 1];
+    const text = parent && typeof parent === 'object' ? parent[key] : undefined;
+    if (typeof text !== 'string') continue;
+    const t = text.trim();
+    const value = NUMERIC.test(t) ? Number(t) : t === 'true' ? true : t === 'false' ? false : undefined;
+    if (value === undefined) continue;
+    parent![key] = value;
+    const data = { ...layer };
+    delete data.env;
+    if (validateStoreOptions(data)) continue;
+    // Keep it when the schema wants this kind of value here (a range error is then the right message), else undo.
+    const typeErrors = (validateStoreOptions.errors ?? []).filter((e) => e.instancePath === rel && e.keyword === 'type');
+    const wanted = typeErrors.flatMap((e) => ([] as string[]).concat(e.params.type));
+    if (typeErrors.length && !wanted.some((w) => FAMILY[typeof value].includes(w))) parent![key] = text;
+  }
+  return own;
+}
+
+function filled(name: string | undefined, prefix: string, written: Record<string, unknown>, env: Env, used: (missing: OptionIssue) => boolean): Layer {
+  const sub = substituteVars(written, env, prefix);
+  const sources = coerceLayer(sub.value, sub.whole, prefix);
+  const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
+  return { name, prefix, value: sub.value, issues: [...sub.issues, ...sub.missing.filter(used)], skip, sources };
+}
+
+/**
+ * The base, then every env block, with variables filled. A missing variable is an error where its value is used: in
+ * the base (unless the selected block replaces that value) and in the selected block. Other blocks' variables may
+ * be absent on this machine.
+ */
+export function filledLayers(raw: Record<string, unknown>, blocks: EnvBlocks, envName: string | undefined, env: Env): Layer[] {
+  const { env: _env, ...baseRaw } = raw;
+  void _env;
+  const selectedRaw = envName !== undefined ? blocks[envName] : undefined;
+  const layers = [filled(undefined, '', baseRaw, env, (m) => !replacedBy(selectedRaw, m.path))];
+  for (const [name, block] of Object.entries(blocks)) layers.push(filled(name, pointer('/env', name), block, env, () => name === envName));
+  return layers;
+}
