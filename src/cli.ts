@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { OptionsError } from './errors';
-import { suggestName } from './options';
+import { suggestName } from './option-issues';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
 import { DoctorConnectError, runDoctor, type DoctorReport } from './config/doctor';
 import { runSetup, setupText, type SetupReport } from './config/setup-command';

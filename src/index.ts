@@ -17,14 +17,15 @@ import { createWebCryptoAdapter } from './webcrypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './callback';
-export type { MongoStoreOptions, ConnectMongoOptions, CryptoAdapter, MongooseConnectionLike } from './options';
+export type { MongoStoreOptions, ConnectMongoOptions, MongooseConnectionLike } from './options';
+export type { CryptoAdapter, CryptoOptions } from './crypto-types';
 export type { StoreOptions, SessionDocument } from '../generated';
 export { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 export type { OptionIssue } from './errors';
 export { aesGcmAdapter } from './crypto';
 export { ensureSessionIndexes } from './setup';
 export type { SetupResult } from './setup';
-export { createKrupteinAdapter, type CryptoOptions } from './kruptein';
+export { createKrupteinAdapter } from './kruptein';
 export { createWebCryptoAdapter, type WebCryptoAdapterOptions, type WebCryptoEncoding } from './webcrypto';
 export { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 export type { ConfigOptions, LoadedConfig } from './config/load';

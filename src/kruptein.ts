@@ -8,7 +8,6 @@ import type { CryptoAdapter, CryptoOptions } from './crypto-types';
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
 
 // src/index.ts exports CryptoOptions from here.
-export type { CryptoOptions } from './crypto-types';
 
 /** The defaults connect-mongo 3–6 merge under the user's options before handing them to kruptein. */
 export const KRUPTEIN_DEFAULTS = { algorithm: 'aes-256-gcm', hashing: 'sha512', encodeas: 'base64', key_size: 32, iv_size: 16, at_size: 16 } as const;

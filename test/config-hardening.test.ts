@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { OptionsError } from '../src';
 import { loadConfig, loadConfigSync, resolveConfig } from '../src/config/load';
 import { loadYaml } from '../src/config/parse';
-import { normalizeOptions, SHAPE_LIMITS } from '../src/options';
+import { normalizeOptions } from '../src/options';
+import { SHAPE_LIMITS } from '../src/option-issues';
 import { repoRoot } from './server';
 import { runCli } from './fixtures/cli-run';
 

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cosmiconfig, cosmiconfigSync, type CosmiconfigResult } from 'cosmiconfig';
 import { MongoStoreError, OptionsError, describeFound, isPlainObject } from '../errors';
-import { shapeIssues } from '../options';
+import { shapeIssues } from '../option-issues';
 import { ConfigParseError, asyncLoaders, syncLoaders } from './parse';
 import { collectSecrets, redact } from './secrets';
 import type { ConfigOptions } from './types';

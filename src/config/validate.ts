@@ -7,7 +7,8 @@
 import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { validateStoreOptions } from '../../generated';
 import { OptionsError, maskMessage, pointer, type OptionIssue } from '../errors';
-import { normalizeOptions, schemaIssues, type MongoStoreOptions, type NormalizedOptions } from '../options';
+import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from '../options';
+import { schemaIssues } from '../option-issues';
 import { replacedBy, type VarSource } from './env';
 import { redact } from './secrets';
 import type { Layer } from './variables';
