@@ -96,6 +96,10 @@ export function readableError(e: unknown, name: string, closing = false): unknow
   if (isClientClosed(e) && (closing || !/TopologyClosed|ServerClosed/.test((e as Error).name))) {
     return new MongoStoreError(`MongoStore.${name}() was cut short: the MongoDB client was closed${closing ? ' (store.close())' : ''}`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
   }
+  // the driver's own bound (timeoutMS, which every command carries): the command was ended, on the wire too
+  if (nameOf(e) === 'MongoOperationTimeoutError') {
+    return new MongoStoreError(`MongoStore.${name}() timed out: MongoDB did not answer in time (see operationTimeoutMS)`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
+  }
   if (isUnreachable(e)) {
     return new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
   }

@@ -61,8 +61,8 @@ export function withoutLastModified<S>(session: S, opts: DocOptions): S {
 }
 
 /** A set's update: the encoded session and its expiry, the bookkeeping fields the options ask for. */
-export function setUpdate(encoded: SessionDocument['session'], expires: Date, now: Date, opts: DocOptions): UpdateFilter<SessionDocument> {
-  const fields: Partial<SessionDocument> = { session: encoded, expires };
+export function setUpdate(encoded: SessionDocument['session'], expires: Date, now: Date, opts: DocOptions, stamp: number): UpdateFilter<SessionDocument> {
+  const fields: Partial<SessionDocument> = { session: encoded, expires, stamp };
   if (opts.touchAfterMs > 0) fields.lastModified = now;
   if (opts.timestamps) fields.updatedAt = now;
   const update: UpdateFilter<SessionDocument> = { $set: fields };
@@ -70,6 +70,11 @@ export function setUpdate(encoded: SessionDocument['session'], expires: Date, no
   // A lastModified left by an earlier touchAfter setting (or a damaged one) goes with the next save.
   if (!(opts.touchAfterMs > 0)) update.$unset = { lastModified: '' };
   return update;
+}
+
+/** A touch's filter: the session, not the marker a destroy leaves (write-order.ts). */
+export function touchFilter(id: string) {
+  return { _id: id, session: { $exists: true } };
 }
 
 /** A touch's update: the expiry only (and the bookkeeping fields), never the session. */
@@ -85,6 +90,7 @@ export function touchUpdate(expires: Date, now: Date, opts: DocOptions): UpdateF
  * Synchronous unless a cipher or the app's unserialize answers a promise (no promise per read without crypto).
  */
 export function readLive<S>(doc: SessionDocument, codec: Codec<S>, opts: DocOptions): S | null | PromiseLike<S> {
+  if (doc.session === undefined && typeof doc.stamp === 'number') return null; // a destroyed session's marker
   if (!validateSessionDocument(doc)) {
     const e = validateSessionDocument.errors?.[0];
     throw new SessionCorruptError(`the stored document is malformed: ${e?.instancePath || '/'} ${e?.message}`);

@@ -1,167 +1,114 @@
 /**
- * The sharing of one store's concurrent work on a session: concurrent get()s of one _id share one find, and touches
- * of one _id close in time and expiry share one update. A page load (a document and its 8 assets, one cookie) then
- * costs about 4 commands instead of 18.
+ * The sharing of one store's concurrent work on a session: get()s of one _id called in the same turn of the event
+ * loop share one find, and touches of one _id with about the same expiry share one update. A page load whose
+ * requests arrive together (a document and its assets, one cookie) then costs fewer commands.
  *
- * The invariant, which every rule below serves:
- *  1. An awaited sequence of calls on one store reads its own writes: a read is joined only if no write of its _id
- *     (nor a clear) started since the read was sent; a write forgets what was shared for its _id when it starts and
- *     again when it settles.
- *  2. No touch is shared across a write of the same session: a touch is shared only while no write of its _id started
- *     after it was sent; one that was sent while another write of its _id was under way may land before or after that
- *     write, so it is shared only until it is done.
- *  3. The maps hold only work under way, and touches of the last TOUCH_SHARE_MS: nothing grows with the number of
- *     sessions ever seen.
- * The store calls read/touch/write/clear with the driver call to make; which call is sent, and when, is decided here.
+ * The invariant: a call is answered by a command sent after it was made. Work is joined only while it is not yet
+ * sent: calls queue here, and each turn of the event loop sends one command for all callers of one _id. So no answer
+ * is older than its call, whichever store or instance wrote in between: an awaited sequence of calls reads its own
+ * writes, a get after another instance's acknowledged write sees it, and a touch after a destroy finds nothing. The
+ * queues hold only what waits for the next turn.
  */
 import { BSON } from 'mongodb';
 
-/** touches of one session this close in time and expiry share one write */
+/** touches of one session within this of one another's expiry share one write (a cookie's Expires has 1 s precision) */
 export const TOUCH_SHARE_MS = 1000;
-/** the key of clear() in the map of writes under way: a write of every _id */
-const ALL_IDS = Symbol('all ids');
 
-/** A find under way that concurrent reads share: how many callers wait on it, and a copy for each joined one. */
-interface SharedRead<D> {
+/** Work not yet sent: the callers that share it, the command to send, and what each caller gets. */
+interface Batch<T> {
   callers: number;
-  sent: number;
-  /** the driver's document, for the caller that started the read */
-  doc: Promise<D | null>;
-  /** one copy per joined caller, made when the read settles; undefined: that copy could not be made, it reads for itself */
-  copies: Array<D | null | undefined>;
+  send: () => Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+  result: Promise<T>;
 }
 
-/** A touch write that later touches of the same session within TOUCH_SHARE_MS share. */
-interface SharedTouch {
-  sent: number;
+interface TouchBatch extends Batch<unknown> {
   expires: number;
-  result: Promise<unknown>;
 }
 
 export class SharedWork<D extends object> {
-  private readonly reads = new Map<string, SharedRead<D>>();
-  private readonly touches = new Map<string, SharedTouch>();
-  /** writes under way by _id (ALL_IDS: clear), so that a touch knows it was sent while another write was */
-  private readonly writes = new Map<string | symbol, number>();
-
-  /** @param maxReadAgeMs a read older than this is not joined (one stuck on a dead socket must not hold up later reads) */
-  constructor(private readonly maxReadAgeMs: number) {}
+  private readonly reads = new Map<string, Batch<D | null> & { copies: Array<D | null | undefined> }>();
+  /** this turn's touch batches of each _id, one for each expiry further than TOUCH_SHARE_MS from the others */
+  private readonly touches = new Map<string, TouchBatch[]>();
+  /** the batches to send at the next turn, in the order they were made */
+  private queue: Array<Batch<any>> = [];
 
   /**
-   * The document of _id `id`: the answer of a find of it already under way, or of `find()`. The first caller gets the
-   * driver's document, every joined one a BSON copy made before anyone reads it, so no two callers share an object.
+   * The document of _id `id`, from a find sent at the next turn of the event loop for every caller of this turn. The
+   * first caller gets the driver's document, every other one a BSON copy made before anyone reads it, so that no two
+   * callers share an object.
    */
   read(id: string, find: () => Promise<D | null>): Promise<D | null> {
     const joined = this.reads.get(id);
-    if (joined && performance.now() - joined.sent < this.maxReadAgeMs) {
+    if (joined) {
       joined.callers++;
-      // a joined caller whose copy could not be made (another driver copy's types) reads for itself
-      return joined.doc.then(() => {
+      // a caller whose copy could not be made (another driver copy's types) reads for itself
+      return joined.result.then(() => {
         const copy = joined.copies.pop();
         return copy === undefined ? find() : copy;
       });
     }
-    const read: SharedRead<D> = { callers: 1, sent: performance.now(), doc: undefined!, copies: [] };
-    const settled = () => this.reads.get(id) === read && this.reads.delete(id);
-    // Copies are made here, before any caller resumes: callers joined after this point start a read of their own.
-    read.doc = find().then(
-      (doc) => {
-        settled();
-        for (let i = 1; i < read.callers; i++) read.copies.push(copyOf(doc));
-        return doc;
-      },
-      (e) => {
-        settled();
-        throw e;
-      },
-    );
-    this.reads.set(id, read);
-    return read.doc; // the first caller: the driver's own promise (no promise more on the common, unshared path)
+    const batch = Object.assign(this.batch(find), { copies: [] as Array<D | null | undefined> });
+    // copies are made when the find answers, before any caller resumes
+    batch.result = batch.result.then((doc) => {
+      for (let i = 1; i < batch.callers; i++) batch.copies.push(copyOf(doc));
+      return doc;
+    });
+    this.reads.set(id, batch);
+    return batch.result;
   }
 
   /**
-   * The answer of a touch of `id` asking for `expires` (ms since the epoch): that of a touch of the same _id sent less
-   * than TOUCH_SHARE_MS ago with an expiry within TOUCH_SHARE_MS (under way or done), or of `send()`. A cookie's
-   * `Expires` has one-second precision anyway. Each caller still gets the answer (and emits its own event).
+   * The answer of a touch of `id` asking for `expires` (ms since the epoch): one update sent at the next turn for
+   * every touch of this turn asking for an expiry within TOUCH_SHARE_MS of the first. Each caller gets the answer (and
+   * emits its own event).
    */
   touch<T>(id: string, expires: number, send: () => Promise<T>): Promise<T> {
-    const now = performance.now(); // monotonic: a wall clock set back must not keep old entries "recent"
-    const earlier = this.touches.get(id);
-    if (earlier && now - earlier.sent < TOUCH_SHARE_MS && Math.abs(earlier.expires - expires) <= TOUCH_SHARE_MS) return earlier.result as Promise<T>;
-    // Map keeps insertion order, and a touch is re-inserted at the end: the oldest go first.
-    for (const [key, old] of this.touches) {
-      if (now - old.sent < TOUCH_SHARE_MS) break;
-      this.touches.delete(key);
+    const batches = this.touches.get(id);
+    const joined = batches?.find((b) => Math.abs(b.expires - expires) <= TOUCH_SHARE_MS);
+    if (joined) {
+      joined.callers++;
+      return joined.result as Promise<T>;
     }
-    const overlapped = this.writing(id);
-    const entry: SharedTouch = { sent: now, expires, result: undefined! };
-    const done = () => this.touches.get(id) === entry && this.touches.delete(id);
-    const result = this.track(id, send, 'touch').then(
-      (v) => {
-        if (overlapped) done();
-        return v;
-      },
-      (e) => {
-        done(); // a failed write is shared with nobody later
-        throw e;
-      },
-    );
-    entry.result = result;
-    // After track() has started (it forgets what was shared for this _id), so that this entry stays.
-    this.touches.delete(id);
-    this.touches.set(id, entry);
-    return result;
+    const batch = Object.assign(this.batch(send), { expires });
+    if (batches) batches.push(batch as TouchBatch);
+    else this.touches.set(id, [batch as TouchBatch]);
+    return batch.result;
   }
 
-  /** `send()`, a write of `id` (set, destroy): no read or touch sent before it is shared from its start on. */
-  write<T>(id: string, send: () => Promise<T>): Promise<T> {
-    return this.track(id, send);
+  /** How much waits for the next turn, for tests and leak checks. */
+  get size(): { reads: number; touches: number; queued: number } {
+    return { reads: this.reads.size, touches: this.touches.size, queued: this.queue.length };
   }
 
-  /** `send()`, a write of every _id (clear). */
-  clear<T>(send: () => Promise<T>): Promise<T> {
-    return this.track(undefined, send);
+  /** A batch of `send`, queued for the next turn. */
+  private batch<T>(send: () => Promise<T>): Batch<T> {
+    const batch = { callers: 1, send } as Batch<T>;
+    batch.result = new Promise<T>((resolve, reject) => {
+      batch.resolve = resolve;
+      batch.reject = reject;
+    });
+    if (this.queue.push(batch) === 1) setImmediate(() => this.flush());
+    return batch;
   }
 
-  /** How much is held, for tests and leak checks. */
-  get size(): { reads: number; touches: number; writes: number } {
-    return { reads: this.reads.size, touches: this.touches.size, writes: this.writes.size };
-  }
-
-  /**
-   * A write's promise (of the _id; of all _ids when undefined). From its start and again once it settles, no read
-   * begun before is joined and no touch sent before is shared: either may have been answered before this write
-   * landed. A touch's own write leaves the touches alone when it settles (later touches may share it).
-   */
-  private async track<T>(id: string | undefined, send: () => Promise<T>, kind?: 'touch'): Promise<T> {
-    this.forget(id);
-    const key = id ?? ALL_IDS;
-    this.writes.set(key, (this.writes.get(key) ?? 0) + 1);
-    try {
-      return await send();
-    } finally {
-      const left = this.writes.get(key)! - 1;
-      if (left) this.writes.set(key, left);
-      else this.writes.delete(key);
-      if (kind === 'touch') forget(this.reads, id);
-      else this.forget(id);
+  /** Sends every queued batch; from here on, later calls make new batches. */
+  private flush() {
+    const queue = this.queue;
+    this.queue = [];
+    this.reads.clear();
+    this.touches.clear();
+    for (const batch of queue) {
+      let sent: Promise<unknown>;
+      try {
+        sent = batch.send();
+      } catch (e) {
+        sent = Promise.reject(e);
+      }
+      sent.then(batch.resolve, batch.reject);
     }
   }
-
-  /** A write of the _id (or a clear) is under way. */
-  private writing(id: string): boolean {
-    return this.writes.size > 0 && (this.writes.has(id) || this.writes.has(ALL_IDS));
-  }
-
-  private forget(id: string | undefined) {
-    forget(this.reads, id);
-    forget(this.touches, id);
-  }
-}
-
-function forget(map: Map<string, unknown>, id: string | undefined) {
-  if (id === undefined) map.clear();
-  else map.delete(id);
 }
 
 /**

@@ -11,13 +11,12 @@ import { MongoStoreError, SessionCorruptError, hideFromInspection } from './erro
 import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, type Codec } from './codec';
-import { isDuplicateKey, isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
+import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
+import { destroyUpdate, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
-import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
+import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { debug, debugSid, sidTag } from './debug';
-
-const UPSERT_RETRIES = 5;
 
 /** The class fallbackMemory builds instead (memory-fallback.ts, which extends this one, registers it on import). */
 let memoryFallback: (new (options: MongoStoreOptions<any>) => MongoStore<any>) | undefined;
@@ -75,7 +74,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     this.connection.on('disconnect', () => this.emit('disconnect'));
     this.codec = createCodec(opts);
     this.storageId = storageIdFunction(opts);
-    this.shared = new SharedWork(opts.operationTimeoutMS);
+    this.shared = new SharedWork();
     this.autoRemover = new AutoRemover(this.connection.collection, {
       mode: opts.autoRemove,
       intervalMs: opts.autoRemoveIntervalMs,
@@ -111,11 +110,12 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   get(sid: string): Promise<S | null>;
   get(sid: string, callback: Callback<S | null>): void;
   get(sid: string, callback?: Callback<S | null>): Promise<S | null> | void {
+    const deadline = this.deadline();
     return answer(
       this.run('get', async (col) => {
         const id = this.storageId(sid);
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
-        const doc = await this.shared.read(id, () => col.findOne({ _id: id }));
+        const doc = await this.shared.read(id, () => col.findOne({ _id: id }, this.driverOptions(deadline)));
         const live = doc && this.sessionOf(doc, sid);
         const session = isThenable(live) ? await live : live;
         debugSid('get %s: %s', sid, session ? 'found' : 'none');
@@ -129,17 +129,17 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   set(sid: string, session: S): Promise<void>;
   set(sid: string, session: S, callback: Callback<void>): void;
   set(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    const deadline = this.deadline();
     return answer(
       this.run('set', async (col) => {
         const id = this.storageId(sid);
-        // The encoding is part of the write: nothing is shared for this _id from here on (a cipher takes a while).
-        const res = await this.shared.write(id, async () => {
-          const now = new Date();
-          const update = setUpdate(await this.codec.encode(withoutLastModified(session, this.options), id), expiresOf(session, now, this.options), now, this.options);
-          return this.upsert(() => col.updateOne({ _id: id }, update, { upsert: true, ...this.writeOptions() }));
-        });
-        debugSid('set %s (%s)', sid, res.upsertedCount ? 'created' : 'updated');
-        this.emit(res.upsertedCount ? 'create' : 'update', sid);
+        const now = new Date();
+        const encoded = await this.codec.encode(withoutLastModified(session, this.options), id);
+        const expires = expiresOf(session, now, this.options);
+        // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
+        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp), () => this.driverOptions(deadline, true));
+        debugSid('set %s (%s)', sid, res.superseded ? 'a newer write was there' : res.created ? 'created' : 'updated');
+        this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
       }),
       callback,
@@ -149,6 +149,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   override touch(sid: string, session: S): Promise<void>;
   override touch(sid: string, session: S, callback: Callback<void>): void;
   override touch(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    const deadline = this.deadline();
     return answer(
       this.run('touch', async (col) => {
         const id = this.storageId(sid);
@@ -158,9 +159,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
           return;
         }
         const expires = expiresOf(session, now, this.options);
-        // No upsert: touching a session that is gone (expired, destroyed) must not bring it back.
+        // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
         const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
-          const res = await col.updateOne({ _id: id }, touchUpdate(expires, now, this.options), this.writeOptions());
+          const res = await col.updateOne(touchFilter(id), touchUpdate(expires, now, this.options), this.driverOptions(deadline, true));
           return { matched: res.matchedCount > 0, lastModified: now };
         });
         if (!matched) {
@@ -182,10 +183,12 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   destroy(sid: string): Promise<void>;
   destroy(sid: string, callback: Callback<void>): void;
   destroy(sid: string, callback?: Callback<void>): Promise<void> | void {
+    const deadline = this.deadline();
     return answer(
       this.run('destroy', async (col) => {
         const id = this.storageId(sid);
-        await this.shared.write(id, () => col.deleteOne({ _id: id }, this.writeOptions()));
+        // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
+        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date()), () => this.driverOptions(deadline, true));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
@@ -225,7 +228,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return answer(
       this.run('clear', async (col) => {
         try {
-          await this.shared.clear(() => col.deleteMany({}, this.writeOptions()));
+          await col.deleteMany({}, this.writeOptions());
         } catch (e) {
           if (!isNamespaceNotFound(e)) throw e;
         }
@@ -346,17 +349,18 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {};
   }
 
+  /** When a call made now times out (run() tells its caller then). */
+  private deadline(): number {
+    return performance.now() + this.options.operationTimeoutMS;
+  }
+
   /**
-   * A real mongod retries an upsert that lost a race on _id; FerretDB and older servers answer E11000 instead.
-   * The retry finds the document and updates it.
+   * The driver options of one command of a call: the time left as the driver's timeoutMS, so that the command itself
+   * ends when its caller is told it timed out. None is sent once the time is up (the caller has its answer).
    */
-  private async upsert<T>(write: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await write();
-      } catch (e) {
-        if (!isDuplicateKey(e) || attempt >= UPSERT_RETRIES) throw e;
-      }
-    }
+  private driverOptions(deadline: number, write = false): { timeoutMS: number; writeConcern?: object } {
+    const left = Math.floor(deadline - performance.now());
+    if (left <= 0) throw new MongoStoreError(`timed out after ${this.options.operationTimeoutMS} ms, before its command was sent`, 'ERR_CONNECT_MONGO_TIMEOUT');
+    return write && this.options.writeConcern ? { timeoutMS: left, writeConcern: this.options.writeConcern } : { timeoutMS: left };
   }
 }

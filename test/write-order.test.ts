@@ -1,0 +1,145 @@
+/**
+ * A write the store reported as failed never lands over a later acknowledged write of the same session
+ * (src/write-order.ts), and a get never answers a state older than its call (src/shared.ts). The faults are real:
+ * a TCP proxy holds the bytes of the store's open connections, the store gives up (operationTimeoutMS), a later
+ * write is acknowledged, and only then are the held bytes let go, to land on the server after it.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MongoStore } from '../src';
+import { openTestDb, type TestDb } from './helpers';
+import { startProxy, type Proxy } from './fixtures/proxy';
+import { unhandled, sessionOf } from './fixtures/reliability/kit';
+
+const TIMEOUT_MS = 400;
+let t: TestDb;
+let proxy: Proxy;
+const stores: MongoStore[] = [];
+
+test.before(async () => {
+  t = await openTestDb(__filename);
+  proxy = await startProxy();
+});
+test.after(async () => {
+  proxy?.release();
+  for (const s of stores) await s.close().catch(() => {});
+  await proxy?.close();
+  await t?.close();
+});
+
+/** A store whose traffic goes through the proxy, on its own collection. */
+function proxied(collectionName: string, extra: Record<string, unknown> = {}) {
+  const s = MongoStore.create({ mongoUrl: proxy.uri, dbName: t.dbName, collectionName, autoRemove: 'disabled', operationTimeoutMS: TIMEOUT_MS, ...extra });
+  stores.push(s);
+  return s;
+}
+
+/** A second instance on the same collection, straight to the server. */
+function direct(collectionName: string) {
+  const s = MongoStore.create({ client: t.client, dbName: t.dbName, collectionName, autoRemove: 'disabled' });
+  stores.push(s);
+  return s;
+}
+
+/** The stored document of a sid, read with the driver. */
+const stored = (collectionName: string, sid: string) => t.db.collection(collectionName).findOne({ _id: sid as any });
+
+/** Runs `write` with the store's open connections held on the wire: it must time out. */
+async function timesOutOnTheWire(write: () => Promise<unknown>) {
+  proxy.hold();
+  const err = await write().then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(err, 'the held write must fail');
+  assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT');
+}
+
+/** Lets the held bytes go and waits until the server has answered them (the proxy delivers them, then the close). */
+async function landHeldWrites() {
+  proxy.release();
+  // a round trip behind them on a fresh connection of the test's own client: the server has read them by then
+  for (let i = 0; i < 5; i++) await t.db.command({ ping: 1 });
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+test('a set that timed out on the wire does not land over a later acknowledged set (one store)', async () => {
+  const store = proxied('set-set');
+  await store.set('s', sessionOf({ v: 'old' }));
+  await timesOutOnTheWire(() => store.set('s', sessionOf({ v: 'failed' })));
+  await store.set('s', sessionOf({ v: 'new' }));
+  await landHeldWrites();
+  assert.is(((await store.get('s')) as any).v, 'new');
+  assert.is(JSON.parse((await stored('set-set', 's'))!.session).v, 'new');
+});
+
+test('a destroy (log-out) that timed out does not land over a later log-in', async () => {
+  const store = proxied('destroy-set');
+  await store.set('s', sessionOf({ user: 'before' }));
+  await timesOutOnTheWire(() => store.destroy('s'));
+  await store.set('s', sessionOf({ user: 'ada' }));
+  await landHeldWrites();
+  assert.is(((await store.get('s')) as any)?.user, 'ada', 'the user is still logged in');
+});
+
+test('a set that timed out does not bring back a session destroyed after it', async () => {
+  const store = proxied('set-destroy');
+  await store.set('s', sessionOf({ user: 'ada' }));
+  await timesOutOnTheWire(() => store.set('s', sessionOf({ user: 'ada', cart: 1 })));
+  await store.destroy('s');
+  await landHeldWrites();
+  assert.is(await store.get('s'), null);
+  assert.is(await store.length(), 0);
+  const doc = await stored('set-destroy', 's');
+  assert.ok(!doc || doc.session === undefined, 'at most the marker of the destroy is stored');
+});
+
+test('across instances: a set that timed out on one does not land over a set acknowledged by the other', async () => {
+  const a = proxied('two');
+  const b = direct('two');
+  await a.set('s', sessionOf({ v: 'old' }));
+  await timesOutOnTheWire(() => a.set('s', sessionOf({ v: 'failed' })));
+  await b.set('s', sessionOf({ v: 'new' }));
+  await landHeldWrites();
+  assert.is(((await a.get('s')) as any).v, 'new');
+  assert.is(((await b.get('s')) as any).v, 'new');
+});
+
+test('across instances: a get never answers a state older than its call (a log-in on B, then a request on A)', async () => {
+  const a = proxied('reads', { operationTimeoutMS: 10_000 });
+  const b = direct('reads');
+  await b.set('s', sessionOf({ user: null }));
+  await a.get('s'); // the proxied store's connection is open
+  proxy.hold('responses');
+  const early = a.get('s'); // read on the server, its answer held on the wire
+  await new Promise((r) => setTimeout(r, 100));
+  await b.set('s', sessionOf({ user: 'ada' }));
+  const late = a.get('s'); // called after B's write was acknowledged
+  const lateAnswer = await Promise.race([late, new Promise((r) => setTimeout(() => r('held'), 2_000))]);
+  proxy.release();
+  assert.is((lateAnswer as any)?.user, 'ada', 'the get called after the log-in sees it (not the answer of a read sent before)');
+  assert.is(((await early) as any).user, null);
+});
+
+test('a session may be set again after a destroy; the marker never counts as a session', async () => {
+  const store = direct('marker');
+  await store.set('s', sessionOf({ v: 1 }));
+  await store.destroy('s');
+  await store.destroy('never-stored');
+  assert.is(await store.get('s'), null);
+  assert.is(await store.get('never-stored'), null);
+  assert.is(await store.length(), 0);
+  assert.equal(await store.all(), []);
+  assert.equal(await store.ids(), []);
+  await store.touch('s', sessionOf({ v: 1 }, 7_200_000));
+  assert.is(await store.length(), 0, 'a touch does not make the marker live');
+  await store.set('s', sessionOf({ v: 2 }));
+  assert.is(((await store.get('s')) as any).v, 2);
+  assert.is(await store.length(), 1);
+});
+
+test('no unhandled rejection', () => {
+  assert.equal(unhandled, []);
+});
+
+test.run();
