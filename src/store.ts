@@ -138,7 +138,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const expires = expiresOf(session, now, this.options);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
         const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp), () => this.driverOptions(deadline, true));
-        debugSid('set %s (%s)', sid, res.superseded ? 'a newer write was there' : res.created ? 'created' : 'updated');
+        debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
       }),

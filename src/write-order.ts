@@ -10,7 +10,7 @@
  *
  * Between instances the order follows their clocks: a late write of one instance loses to a later write of another
  * when their clocks agree to within the time between the two (operationTimeoutMS at least). A write that is still
- * live when it meets a newer stamp from a clock ahead of ours adopts that time and lands (never lost to clock skew).
+ * live when it meets a newer stamp adopts that time and lands: no acknowledged write is ever lost to clock skew.
  */
 import type { Collection, UpdateFilter } from 'mongodb';
 import type { SessionDocument } from '../generated';
@@ -19,6 +19,8 @@ import { isDuplicateKey } from './driver-errors';
 /** the smallest step of the clock: doubles near 1.8e12 ms keep ~0.25 µs */
 const STEP_MS = 0.001;
 const UPSERT_ATTEMPTS = 5;
+/** a stored stamp further ahead of our clock than this is damaged, not another instance's clock */
+const DAMAGED_AHEAD_MS = 86_400_000;
 
 let last = 0;
 
@@ -33,7 +35,7 @@ function wallClock(): number {
 }
 
 /** The filter of a write stamped `stamp`: the session's document, unless a newer write is stored. */
-export function olderThan(id: string, stamp: number) {
+export function notNewerThan(id: string, stamp: number) {
   return { _id: id, stamp: { $not: { $gt: stamp } } };
 }
 
@@ -42,40 +44,35 @@ export function destroyUpdate(stamp: number, now: Date): UpdateFilter<SessionDoc
   return { $set: { stamp, expires: now }, $unset: { session: '', lastModified: '' } };
 }
 
-/** How a stamped write ended: it wrote (`created` when it inserted), or a newer write of the session was there. */
-export type StampedResult = { created: boolean; superseded: boolean };
-
 /**
- * Sends a stamped upsert of `id`; `update(stamp)` builds it. An E11000 means the stored document is newer, or that a
- * concurrent upsert inserted first (FerretDB and older servers do not retry that themselves): the stored stamp tells.
- * Newer and not ahead of our clock: a write called after ours landed first, ours is superseded (done, nothing to
- * write). Ahead of our clock: another instance's clock is ahead; a write still within its time takes that time and
- * lands. `options()` gives the driver options of each command (the time left, the write concern).
+ * Sends a stamped upsert of `id`; `update(stamp)` builds it; answers whether it inserted. An E11000 means the stored
+ * document is newer (a concurrent write landed first, or a clock ahead of ours stamped it) or that a concurrent upsert
+ * inserted first (FerretDB and older servers do not retry that themselves). Either way this write is still live (its
+ * caller waits): it takes a stamp past the stored one and is sent again, to land after it, as concurrent writes do
+ * on mongod. `options()` gives each command's driver options (the time left; it throws once none is left, so nothing
+ * is sent again for a caller that was told it timed out).
  */
 export async function stampedUpsert(
   col: Collection<SessionDocument>,
   id: string,
   update: (stamp: number) => UpdateFilter<SessionDocument>,
   options: () => { timeoutMS?: number; writeConcern?: object },
-): Promise<StampedResult> {
+): Promise<{ created: boolean }> {
   let stamp = nextStamp();
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await col.updateOne(olderThan(id, stamp), update(stamp), { ...options(), upsert: true });
-      return { created: res.upsertedCount > 0, superseded: false };
+      const res = await col.updateOne(notNewerThan(id, stamp), update(stamp), { ...options(), upsert: true });
+      return { created: res.upsertedCount > 0 };
     } catch (e) {
       if (!isDuplicateKey(e) || attempt >= UPSERT_ATTEMPTS) throw e;
       const { writeConcern: _w, ...readOptions } = options();
       const stored = (await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1 } }))?.stamp;
-      // gone again, or no newer stamp (a concurrent insert): insert or update again
-      if (typeof stored !== 'number' || !(stored > stamp)) continue;
-      if (!Number.isFinite(stored)) {
-        // a damaged stamp must not lock the session for good: this write replaces it
-        const res = await col.updateOne({ _id: id }, update(nextStamp()), options());
-        return { created: false, superseded: res.matchedCount === 0 };
+      if (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS) {
+        // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it
+        await col.updateOne({ _id: id }, update(nextStamp()), options());
+        return { created: false };
       }
-      last = Math.max(last, stored);
-      if (stored <= wallClock()) return { created: false, superseded: true };
+      if (typeof stored === 'number' && stored > last) last = stored;
       stamp = nextStamp();
     }
   }

@@ -138,6 +138,24 @@ test('a session may be set again after a destroy; the marker never counts as a s
   assert.is(await store.length(), 1);
 });
 
+test('a live write meeting a newer stamp (another instance with a clock a minute ahead) lands after it; a damaged stamp does not lock the session', async () => {
+  const store = direct('skew');
+  const col = t.db.collection('skew');
+  await store.set('s', sessionOf({ v: 1 }));
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000 } });
+  await store.set('s', sessionOf({ v: 2 }));
+  assert.is(((await store.get('s')) as any).v, 2, 'the acknowledged write is stored, not lost to the other clock');
+  await store.set('s', sessionOf({ v: 3 }));
+  assert.is(((await store.get('s')) as any).v, 3);
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: 1e300 } });
+  await store.set('s', sessionOf({ v: 4 }));
+  assert.is(((await store.get('s')) as any).v, 4);
+  assert.ok((await col.findOne({ _id: 's' as any }))!.stamp < Date.now() + 60_000, 'the damaged stamp is replaced, and the clock did not follow it');
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000 } });
+  await store.destroy('s');
+  assert.is(await store.get('s'), null);
+});
+
 test('no unhandled rejection', () => {
   assert.equal(unhandled, []);
 });
