@@ -115,7 +115,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('get', async (col) => {
         const id = this.storageId(sid);
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
-        const doc = await this.shared.read(id, () => col.findOne({ _id: id }, this.driverOptions(deadline)));
+        const doc = await this.shared.read(id, () => col.findOne({ _id: id }, this.driverOptions('get', deadline)));
         const live = doc && this.sessionOf(doc, sid);
         const session = isThenable(live) ? await live : live;
         debugSid('get %s: %s', sid, session ? 'found' : 'none');
@@ -137,7 +137,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const encoded = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
-        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp), () => this.driverOptions(deadline, true));
+        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp), () => this.driverOptions('set', deadline, true));
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
@@ -161,7 +161,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const expires = expiresOf(session, now, this.options);
         // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
         const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
-          const res = await col.updateOne(touchFilter(id), touchUpdate(expires, now, this.options), this.driverOptions(deadline, true));
+          const res = await col.updateOne(touchFilter(id), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
           return { matched: res.matchedCount > 0, lastModified: now };
         });
         if (!matched) {
@@ -188,7 +188,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('destroy', async (col) => {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
-        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date()), () => this.driverOptions(deadline, true));
+        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date()), () => this.driverOptions('destroy', deadline, true));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
@@ -358,9 +358,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
    * The driver options of one command of a call: the time left as the driver's timeoutMS, so that the command itself
    * ends when its caller is told it timed out. None is sent once the time is up (the caller has its answer).
    */
-  private driverOptions(deadline: number, write = false): { timeoutMS: number; writeConcern?: object } {
+  private driverOptions(name: string, deadline: number, write = false): { timeoutMS: number; writeConcern?: object } {
     const left = Math.floor(deadline - performance.now());
-    if (left <= 0) throw new MongoStoreError(`timed out after ${this.options.operationTimeoutMS} ms, before its command was sent`, 'ERR_CONNECT_MONGO_TIMEOUT');
+    if (left <= 0) throw new MongoStoreError(`MongoStore.${name}() timed out after ${this.options.operationTimeoutMS} ms, before its command was sent`, 'ERR_CONNECT_MONGO_TIMEOUT');
     return write && this.options.writeConcern ? { timeoutMS: left, writeConcern: this.options.writeConcern } : { timeoutMS: left };
   }
 }

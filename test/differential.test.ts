@@ -30,10 +30,15 @@ const cookie = (ms: number | null) =>
   ms === null ? { originalMaxAge: null, expires: null, httpOnly: true, path: '/' } : { originalMaxAge: ms, expires: new Date(T0 + ms).toISOString(), httpOnly: true, path: '/' };
 const sessionOf = (user: string, ms: number | null = 3_600_000) => ({ cookie: cookie(ms), user, n: 1 }) as unknown as SessionData;
 
-/** A stored document with its volatile values (dates) replaced by their type, so two stores' documents compare. */
+/**
+ * A stored document with its volatile values (dates) replaced by their type, so two stores' documents compare. The
+ * write-order stamp (src/write-order.ts) is the one field of ours connect-mongo 6 does not write: checked, then left out.
+ */
 function shape(doc: Document | null) {
   if (!doc) return doc;
-  return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, v instanceof Date ? 'Date' : v]));
+  const { stamp, ...rest } = doc;
+  assert.ok(stamp === undefined || typeof stamp === 'number', 'a stamp, where there is one, is a number');
+  return Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, v instanceof Date ? 'Date' : v]));
 }
 
 interface Trace {

@@ -45,9 +45,10 @@ test('a store built while the server is down fails fast, then works on its own o
   ];
   // touch is the exception, on purpose: express-session touches after the response went out, so an unreachable
   // server is logged (debug) and touch succeeds without a write; the next touch extends the expiry.
+  const settled = Promise.allSettled(ops.map(([, p]) => p)); // observed now: they may fail while touch is awaited
   const touched = await store.touch('s1', sessionOf({ n: 1 })).then(() => 'ok', (e) => e);
   assert.is(touched, 'ok', `touch with no server: ${touched}`);
-  const results = await Promise.allSettled(ops.map(([, p]) => p));
+  const results = await settled;
   for (const [i, r] of results.entries()) {
     const name = ops[i][0];
     if (r.status === 'fulfilled') assert.unreachable(`${name} succeeded with no server`);
