@@ -151,4 +151,68 @@ test('CLI validate with NODE_ENV=Production: exit 1 and the problem printed', as
   assert.match(r.stdout, '/env  NODE_ENV is "Production", which names no env block');
 });
 
+// ---- item 10: the search outside any project ----------------------------------------------------------------------
+
+/** An rc file that leaves a mark and throws when it is run. */
+function trap(dir: string): string {
+  const mark = join(dir, 'ran.mark');
+  rmSync(mark, { force: true });
+  writeFileSync(join(dir, '.connect-mongorc.js'), `require('node:fs').writeFileSync(${JSON.stringify(mark)}, 'ran');\nthrow new Error('an ancestor config was run');\n`);
+  return mark;
+}
+
+test('outside any project the search stays in the start directory: an ancestor .connect-mongorc.js is never run', async () => {
+  for (let d = outside; ; d = dirname(d)) {
+    assert.not.ok(existsSync(join(d, 'package.json')) || existsSync(join(d, 'package.yaml')), `the test needs no package.json above ${outside}, found one in ${d}`);
+    if (dirname(d) === d) break;
+  }
+  const mark = trap(outside);
+  const start = join(outside, 'app', 'config');
+  mkdirSync(start, { recursive: true });
+  for (const load of [() => loadConfig({ searchFrom: start, env: {} }), async () => loadConfigSync({ searchFrom: start, env: {} })]) {
+    let err: unknown;
+    try {
+      await load();
+    } catch (e) {
+      err = e;
+    }
+    assert.instance(err, ConfigFileError, String(err));
+    assert.is((err as ConfigFileError).reason, 'not-found');
+    assert.match((err as Error).message, `no config found in ${start} (no package.json in it or above it, so no directory above it was searched)`);
+  }
+  // The command in that directory (tsx by its path: `--import tsx` would be looked up from the directory, outside the repo).
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_ENV;
+  const loader = pathToFileURL(join(repoRoot, 'node_modules/tsx/dist/loader.mjs')).href;
+  const cli = spawnSync(process.execPath, ['--import', loader, join(repoRoot, 'src/cli.ts'), 'validate'], { cwd: start, env, encoding: 'utf8' });
+  assert.is(cli.status, 2, cli.stdout + cli.stderr);
+  assert.match(cli.stderr, `no config found in ${start}`);
+  assert.not.ok(existsSync(mark), 'the ancestor rc file was run');
+  // A config in the start directory itself is found.
+  writeFileSync(join(start, '.connect-mongorc.json'), JSON.stringify({ mongoUrl: URL }));
+  assert.is((await loadConfig({ searchFrom: start, env: {} })).filepath, join(start, '.connect-mongorc.json'));
+  assert.is(loadConfigSync({ configPath: start, env: {} }).filepath, join(start, '.connect-mongorc.json'));
+  assert.not.ok(existsSync(mark), 'the ancestor rc file was run');
+});
+
+test('inside a project the search still walks up to the package.json, and not past it', async () => {
+  const project = join(outside, 'project');
+  const deep = join(project, 'src', 'server');
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(project, 'package.json'), '{"name": "p", "private": true}');
+  writeFileSync(join(project, '.connect-mongorc.json'), JSON.stringify({ mongoUrl: URL }));
+  const mark = trap(outside); // above the project root
+  assert.is((await loadConfig({ searchFrom: deep, env: {} })).filepath, join(project, '.connect-mongorc.json'));
+  rmSync(join(project, '.connect-mongorc.json'));
+  let err: unknown;
+  try {
+    await loadConfig({ searchFrom: deep, env: {} });
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, ConfigFileError);
+  assert.match((err as Error).message, `no config found from ${deep} up to the project root`);
+  assert.not.ok(existsSync(mark), 'the rc file above the project root was run');
+});
+
 test.run();
