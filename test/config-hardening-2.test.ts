@@ -215,4 +215,21 @@ test('inside a project the search still walks up to the package.json, and not pa
   assert.not.ok(existsSync(mark), 'the rc file above the project root was run');
 });
 
+// ---- item 11: --timeout beyond a timer ------------------------------------------------------------------------------
+
+test('--timeout above 2147483647 ms is refused (exit 64, naming --timeout); 2147483647 itself waits and works', async () => {
+  const cfg = file({ mongoUrl: '${CONNECT_MONGO_TEST_URI}', dbName: t.dbName, collectionName: 'hardening2_timeout', autoRemove: 'interval' });
+  const env = { CONNECT_MONGO_TEST_URI: serverUri() };
+  for (const command of ['doctor', 'setup']) {
+    for (const value of ['2147483648', '99999999999']) {
+      const r = await runCli([command, cfg, '--timeout', value], { cwd: tmp, env });
+      assert.is(r.code, 64, `${command} --timeout ${value}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, `--timeout is at most 2147483647 ms (24.8 days, the longest timer Node can set), found "${value}"`);
+    }
+    // The largest timer Node holds: the server is reached, not reported unreachable at once.
+    const max = await runCli([command, cfg, '--timeout', '2147483647'], { cwd: tmp, env });
+    assert.is(max.code, 0, `${command} --timeout 2147483647: ${max.stdout}${max.stderr}`);
+  }
+});
+
 test.run();
