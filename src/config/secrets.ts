@@ -10,9 +10,7 @@ export function collectSecrets(value: unknown, path = '', out = new Set<string>(
     // A ${VAR} reference is not a secret; the value it resolves to is collected after substitution.
     if (value.includes('${')) return out;
     urlSecrets(value).forEach((x) => out.add(x));
-    // true / false in a secret is refused when it comes from a variable (variables.ts), and is no secret: masking
-    // the words would garble every message that says them.
-    if (isSecretPath(path) && !/^\s*(?:true|false)\s*$/i.test(value)) out.add(value);
+    if (isSecretPath(path)) out.add(value);
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => collectSecrets(v, `${path}/${i}`, out));
   } else if (isPlainObject(value)) {
