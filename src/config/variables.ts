@@ -40,9 +40,9 @@ function secretIssue(text: string, src: VarSource): OptionIssue | undefined {
   return {
     path: '',
     message:
-      `${from} holds a boolean word, not a secret: a variable in a secret is always a string and this one would be a ` +
-      `guessable key (it does not turn encryption off). Set ${src.name} to the secret; to turn encryption off, write ` +
-      'the JSON boolean in the file ("secret" with no quotes and no variable, in an env block for one environment)',
+      `${from} holds a boolean word, not a secret: a variable in a secret is always a string, and this one would be a ` +
+      `guessable key (it does not turn encryption off). Set ${src.name} to the secret; to turn crypto's encryption off, ` +
+      'write "secret": false in the file itself (in an env block for one environment), not through a variable',
   };
 }
 
@@ -68,7 +68,12 @@ function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSourc
     if (typeof text !== 'string') continue;
     if (isSecretValue(rel)) {
       const issue = secretIssue(text, src);
-      if (issue) issues.push({ ...issue, path: p });
+      if (issue) {
+        issues.push({ ...issue, path: p });
+        // The reference again, not the word: it is refused, and the report's redaction of secrets would mask the
+        // word everywhere in the messages (the "false" of the hint too).
+        parent![key] = `\${${src.name}}`;
+      }
       continue;
     }
     const t = text.trim();
