@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { OptionsError } from './errors';
 import { suggestName } from './option-issues';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
-import { DoctorConnectError, runDoctor, type DoctorReport } from './config/doctor';
+import { DoctorConnectError, MAX_TIMER_MS, runDoctor, type DoctorReport } from './config/doctor';
 import { runSetup, setupText, type SetupReport } from './config/setup-command';
 
 export const EXIT = { ok: 0, invalid: 1, notFound: 2, unreachable: 3, usage: 64, internal: 70 } as const;
@@ -25,7 +25,8 @@ Commands:
 
 [path] is a config file, or a directory to search from (default: the current directory). The search looks for
 a "connect-mongo" key in package.json, .connect-mongorc(.json|.yaml|.yml|.js|.cjs|.mjs) and
-connect-mongo.config.(json|js|cjs|mjs|yaml|yml), from the directory up to the nearest package.json.
+connect-mongo.config.(json|js|cjs|mjs|yaml|yml), from the directory up to the nearest package.json (outside any
+project, in that directory only).
 
 Options (every command):
   --env <name>   environment block to apply (default: $NODE_ENV; none when it is unset)
@@ -199,6 +200,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     if (values.timeout !== undefined) {
       timeoutMS = Number(values.timeout);
       if (!Number.isInteger(timeoutMS) || timeoutMS < 1) throw new UsageError(`--timeout expects a number of milliseconds, found ${JSON.stringify(values.timeout)}`);
+      // Node's timers (and the driver's) hold at most 2^31-1 ms: a longer one fires at once, which doctor and setup
+      // would report as "unreachable" without having waited at all.
+      if (timeoutMS > MAX_TIMER_MS) throw new UsageError(`--timeout is at most ${MAX_TIMER_MS} ms (24.8 days, the longest timer Node can set), found ${JSON.stringify(values.timeout)}`);
     }
     const loaded = await loadConfig({ configPath: positionals[1], envName: values.env });
     fromLoaded(loaded);

@@ -3,7 +3,7 @@
  * generated from schema/store-options.schema.json (so a typo in code gets the same error as one in a config file);
  * the rest (functions, clients) is checked here by hand.
  */
-import type { Db, MongoClient, MongoClientOptions, WriteConcernSettings } from 'mongodb';
+import { MongoClient, type Db, type MongoClientOptions, type WriteConcernSettings } from 'mongodb';
 import type { SessionData } from 'express-session';
 import { validateStoreOptions, type StoreOptions } from '../generated';
 import { OptionsError, describeFound, hideFromInspection, isPlainObject, type OptionIssue } from './errors';
@@ -107,13 +107,64 @@ function emptyHost(url: string): boolean {
   return hosts.split(',').some((h) => h.trim() === '' || h.trim().startsWith(':'));
 }
 
+const W0 = 'w: 0 (unacknowledged writes) is refused: a session store must know its writes landed; use w: 1 or "majority"';
+const W0_URL = 'w=0 (unacknowledged writes) in the connection string is refused; use w=1 or w=majority';
+
+/**
+ * Whether the driver takes `w` as 0: every copy (mongodb 5, 6, 7) keeps `Number(w)` when it is a number, so "00",
+ * "-0", " 0", "0x0", "0e1" and false are 0 to it too, not only 0 and "0".
+ */
+function isW0(w: unknown): boolean {
+  if (w === undefined || w === null) return false;
+  try {
+    return Number(w) === 0;
+  } catch {
+    return false; // a symbol: the driver would throw, not write unacknowledged
+  }
+}
+
 /** Refuses an unacknowledged write concern wherever one can be given. */
 function checkWriteConcern(issues: OptionIssue[], path: string, wc: unknown) {
   if (wc && typeof wc === 'object') {
     const w = (wc as { w?: unknown }).w;
-    if (w === 0 || w === '0') issues.push({ path: `${path}/w`, message: 'w: 0 (unacknowledged writes) is refused: a session store must know its writes landed; use w: 1 or "majority"' });
+    if (isW0(w)) issues.push({ path: `${path}/w`, message: w === 0 || w === '0' ? W0 : `${W0} (the driver reads ${describeFound(w)} as 0)` });
     if ((wc as { writeConcern?: unknown }).writeConcern) checkWriteConcern(issues, `${path}/writeConcern`, (wc as { writeConcern?: unknown }).writeConcern);
   }
+}
+
+/** The longest delay Node's timers keep (2^31-1 ms, 24.8 days): a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What the store's driver makes of a connection string and options; undefined when it refuses them (reported when the client is made). */
+function driverParse(url: string, mongoOptions?: object): MongoClientOptions | undefined {
+  try {
+    // No connection: the constructor only parses (the client the store opens is made the same way, in connection.ts).
+    return new MongoClient(url, mongoOptions as MongoClientOptions).options;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The connection string and mongoOptions as the driver parses them, not as written: `w=00`, `w=%30`, `w=-0`, `%77=0`
+ * are all w: 0 to it; and a timeout longer than a timer holds (`serverSelectionTimeoutMS=3000000000`) fires at once,
+ * so every operation would fail as "unreachable" without waiting.
+ */
+function driverParsedIssues(url: string, mongoOptions: Record<string, unknown> | undefined, urlPath: string, known: OptionIssue[]): OptionIssue[] {
+  const issues: OptionIssue[] = [];
+  const fromUrl = driverParse(url);
+  if (isW0(fromUrl?.writeConcern?.w) || /[?&]w=0(&|$)/i.test(url)) issues.push({ path: urlPath, message: W0_URL });
+  const parsed = mongoOptions ? driverParse(url, mongoOptions) : fromUrl;
+  if (!issues.length && !known.length && isW0(parsed?.writeConcern?.w)) issues.push({ path: '/mongoOptions', message: W0 });
+  for (const [key, value] of Object.entries(parsed ?? {})) {
+    if (!/MS$/.test(key) || typeof value !== 'number' || value <= MAX_TIMER_MS) continue;
+    const given = mongoOptions && Object.keys(mongoOptions).find((k) => k.toLowerCase() === key.toLowerCase());
+    issues.push({
+      path: given ? `/mongoOptions/${given}` : urlPath,
+      message: `${key} ${value} ms${given ? '' : ' (in the connection string)'} is more than the ${MAX_TIMER_MS} ms (24.8 days) a timer can hold: the driver's timer would fire at once`,
+    });
+  }
+  return issues;
 }
 
 /**
@@ -190,7 +241,9 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     issues.push(w);
   }
   const url = o.mongoUrl ?? o.url;
-  if (typeof url === 'string' && /[?&]w=0(&|$)/i.test(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'w=0 (unacknowledged writes) in the connection string is refused; use w=1 or w=majority' });
+  if (typeof url === 'string') {
+    issues.push(...driverParsedIssues(url, isPlainObject(o.mongoOptions) ? o.mongoOptions : undefined, o.mongoUrl ? '/mongoUrl' : '/url', wcIssues.filter((i) => i.path.startsWith('/mongoOptions'))));
+  }
   // The driver accepts `mongodb://a,/db` (a stray comma, an empty variable) and later throws from its monitor, out
   // of any operation: an uncaught exception in the app. Refused here, without echoing the URL (it may hold a password).
   if (typeof url === 'string' && emptyHost(url)) issues.push({ path: o.mongoUrl ? '/mongoUrl' : '/url', message: 'the host list has an empty host (a stray comma, or a variable that was empty)' });

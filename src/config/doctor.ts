@@ -38,6 +38,8 @@ export class DoctorConnectError extends Error {
 }
 
 const NOT_IMPLEMENTED = 238;
+/** The longest delay Node's setTimeout keeps (2^31-1 ms); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function describeConnectFailure(e: unknown, url: string, timeoutMS: number): string {
   const err = e as Error & { codeName?: string };
@@ -66,7 +68,7 @@ export async function runDoctor(loaded: LoadedConfig, timeoutMS: number): Promis
     await Promise.race([
       client.connect(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`no answer in ${timeoutMS} ms`), { name: 'DoctorTimeout' })), timeoutMS + 1000);
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer in ${timeoutMS} ms`), { name: 'DoctorTimeout' })), Math.min(timeoutMS + 1000, MAX_TIMER_MS));
       }),
     ]);
   } catch (e) {

@@ -32,6 +32,33 @@ export function envBlocks(raw: Record<string, unknown>): { blocks: EnvBlocks; is
   return { blocks, issues };
 }
 
+/** Common short names of environments, for recognising a block that a slightly different name meant. */
+const ALIASES: Record<string, string> = { prod: 'production', prd: 'production', dev: 'development', develop: 'development', stage: 'staging', stg: 'staging', testing: 'test' };
+const canonical = (name: string) => {
+  const n = name.trim().toLowerCase();
+  return ALIASES[n] ?? n;
+};
+
+/**
+ * An environment name that names no block but nearly names one ("Production", "production ", "prod" for a block
+ * "production", or "production" for a block "prod") is refused rather than run with no block: the block is most
+ * likely what the deployment meant (its secret, its server), and running without it is the silent failure; applying
+ * it anyway would be a guess that differs from what was written. A name that resembles no block stays "no block".
+ */
+export function envNameIssue(envName: string | undefined, fromCode: boolean, blocks: EnvBlocks): OptionIssue | undefined {
+  if (envName === undefined || Object.prototype.hasOwnProperty.call(blocks, envName)) return undefined;
+  const near = Object.keys(blocks).filter((b) => canonical(b) === canonical(envName));
+  if (!near.length) return undefined;
+  const given = fromCode ? `the environment name ${JSON.stringify(envName)} (envName, or --env)` : `NODE_ENV is ${JSON.stringify(envName)}, which`;
+  const names = near.map((b) => JSON.stringify(b)).join(' or ');
+  return {
+    path: '/env',
+    message:
+      `${given} names no env block: block names are matched exactly (letter case and spaces count), so no block would ` +
+      `apply. The file has ${names}: set ${fromCode ? 'envName' : 'NODE_ENV'} to ${near.length === 1 ? 'it' : 'one of them'}, or rename the block`,
+  };
+}
+
 /** The file's options: the base with the selected block merged over it ($schema is the editor's, not an option). */
 export function withEnvBlock(base: Record<string, unknown>, selected: Record<string, unknown> | undefined): Record<string, unknown> {
   const { $schema: _s, ...fileBase } = base;

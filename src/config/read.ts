@@ -4,7 +4,7 @@
  * file that is read but unusable is an OptionsError with the file as its source (CLI exit 1).
  */
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { cosmiconfig, cosmiconfigSync, type CosmiconfigResult } from 'cosmiconfig';
 import { MongoStoreError, OptionsError, describeFound, isPlainObject } from '../errors';
 import { shapeIssues } from '../option-issues';
@@ -49,14 +49,24 @@ export class ConfigFileError extends MongoStoreError {
 /** Where to look: the part of ConfigOptions this step reads. */
 export type ConfigLocation = Pick<ConfigOptions, 'configPath' | 'searchFrom'>;
 
-function explorerOptions(sync: boolean) {
+/** The nearest directory from `dir` up with a package.json (or package.yaml, as cosmiconfig's project search has it). */
+function projectRoot(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) || existsSync(join(d, 'package.yaml'))) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+function explorerOptions(sync: boolean, inProject: boolean) {
   return {
     searchPlaces: [...(sync ? SEARCH_PLACES_SYNC : SEARCH_PLACES)],
     loaders: sync ? syncLoaders : asyncLoaders,
     // An empty .connect-mongorc is a mistake to report, not a reason to keep looking upwards.
     ignoreEmptySearchPlaces: false,
-    // Stop at the project root (the nearest directory with a package.json), like prettier and stylelint.
-    searchStrategy: 'project' as const,
+    // Stop at the project root (the nearest directory with a package.json), like prettier and stylelint. Outside any
+    // project, cosmiconfig's project search walks up to / and would run whatever .connect-mongorc.js an ancestor
+    // (/tmp, a shared home) holds: there only the start directory is searched.
+    searchStrategy: inProject ? ('project' as const) : ('none' as const),
     // Configs are read once per call; a long-lived cache would hide edits from tests and the CLI.
     cache: false,
   };
@@ -65,6 +75,8 @@ function explorerOptions(sync: boolean) {
 interface Target {
   configPath?: string;
   searchFrom: string;
+  /** searchFrom is in a project (a package.json in it or above it) */
+  inProject: boolean;
 }
 function target(opts: ConfigLocation): Target {
   if (opts.configPath !== undefined) {
@@ -75,18 +87,19 @@ function target(opts: ConfigLocation): Target {
     } catch {
       throw new ConfigFileError(`connect-mongo: config file not found: ${p}`, 'not-found', p);
     }
-    if (st.isDirectory()) return { searchFrom: p };
-    return { configPath: p, searchFrom: p };
+    if (st.isDirectory()) return { searchFrom: p, inProject: projectRoot(p) !== undefined };
+    return { configPath: p, searchFrom: p, inProject: true };
   }
   const from = resolve(opts.searchFrom ?? process.cwd());
   if (!existsSync(from)) throw new ConfigFileError(`connect-mongo: directory not found: ${from}`, 'not-found', from);
-  return { searchFrom: from };
+  return { searchFrom: from, inProject: projectRoot(from) !== undefined };
 }
 
 function notFound(t: Target, sync: boolean): ConfigFileError {
   const places = sync ? SEARCH_PLACES_SYNC : SEARCH_PLACES;
+  const where = t.inProject ? `from ${t.searchFrom} up to the project root` : `in ${t.searchFrom} (no package.json in it or above it, so no directory above it was searched)`;
   return new ConfigFileError(
-    `connect-mongo: no config found from ${t.searchFrom} up to the project root (looked for ${places.map((p) => (p === 'package.json' ? 'a "connect-mongo" key in package.json' : p)).join(', ')})`,
+    `connect-mongo: no config found ${where} (looked for ${places.map((p) => (p === 'package.json' ? 'a "connect-mongo" key in package.json' : p)).join(', ')})`,
     'not-found',
   );
 }
@@ -111,7 +124,7 @@ function readFailure(e: unknown, fallbackPath: string | undefined): Error {
 /** The config file found (or named) and parsed; an empty named file is a result, reported by fileObject. */
 export async function readConfig(opts: ConfigLocation): Promise<NonNullable<CosmiconfigResult>> {
   const t = target(opts);
-  const explorer = cosmiconfig(MODULE_NAME, explorerOptions(false));
+  const explorer = cosmiconfig(MODULE_NAME, explorerOptions(false, t.inProject));
   let result: CosmiconfigResult;
   try {
     result = t.configPath ? await explorer.load(t.configPath) : await explorer.search(t.searchFrom);
@@ -131,7 +144,7 @@ export function readConfigSync(opts: ConfigLocation): NonNullable<CosmiconfigRes
   if (t.configPath?.endsWith('.mjs')) {
     throw new OptionsError([{ path: '/', message: 'an .mjs config is an ES module, which the synchronous loader cannot load: use createStoreFromConfig (async)' }], t.configPath);
   }
-  const explorer = cosmiconfigSync(MODULE_NAME, explorerOptions(true));
+  const explorer = cosmiconfigSync(MODULE_NAME, explorerOptions(true, t.inProject));
   let result: CosmiconfigResult;
   try {
     result = t.configPath ? explorer.load(t.configPath) : explorer.search(t.searchFrom);

@@ -7,7 +7,7 @@ import type { CosmiconfigResult } from 'cosmiconfig';
 import { OptionsError, type OptionIssue } from '../errors';
 import type { MongoStoreOptions } from '../options';
 import { pickEnvName, type Env } from './env';
-import { envBlocks, withEnvBlock } from './env-block';
+import { envBlocks, envNameIssue, withEnvBlock } from './env-block';
 import { withOverrides } from './overrides';
 import { fileObject } from './read';
 import { collectSecrets, redact } from './secrets';
@@ -28,6 +28,8 @@ export function resolveConfig<S = any>(result: NonNullable<CosmiconfigResult>, o
   const layers = filledLayers(raw, blocks, envName, env);
   // 4. validate each layer where it is written
   const report: OptionIssue[] = [...issues];
+  const nameIssue = envNameIssue(envName, opts.envName !== undefined && opts.envName !== '', blocks);
+  if (nameIssue) report.push(nameIssue);
   for (const layer of layers) {
     collectSecrets(layer.value, layer.prefix, secrets);
     report.push(...layer.issues, ...layerIssues(layer));

@@ -6,7 +6,7 @@ import type { MongoStoreOptions, NormalizedOptions } from '../options';
 import type { Env } from './env';
 
 export interface ConfigOptions<S = any> {
-  /** directory to start the search from (default: process.cwd()); the search walks up to the nearest package.json */
+  /** directory to start the search from (default: process.cwd()); the search walks up to the nearest package.json; with none above it, only this directory is searched */
   searchFrom?: string;
   /** an explicit config file (no search); relative to process.cwd() */
   configPath?: string;

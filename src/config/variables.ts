@@ -3,7 +3,7 @@
  * (substituteVars, env.ts) and a value that was one whole reference given the type the schema wants there. Every
  * block is filled, not only the selected one, so that a malformed reference anywhere in the file is reported.
  */
-import { validateStoreOptions } from '../../generated';
+import { secretKeys, validateStoreOptions } from '../../generated';
 import { pointer, type OptionIssue } from '../errors';
 import { replacedBy, substituteVars, type Env, type VarSource } from './env';
 import type { EnvBlocks } from './env-block';
@@ -23,6 +23,29 @@ export interface Layer {
   sources: Map<string, VarSource>;
 }
 
+/** A secret option (crypto, encryption and hashIds secrets, or one item of a list of them) at a layer's own path. */
+function isSecretValue(rel: string): boolean {
+  return secretKeys[rel.replace(/^\//, '').replace(/\/\d+$/, '').replace(/\//g, '.')] === 'value';
+}
+
+/**
+ * A variable in a secret stays a string; one that reads true or false is refused. `"secret": "${CS}"` with CS=false
+ * would otherwise be the boolean false (crypto's "no encryption") and turn encryption off without a word, or, kept
+ * as text, make the word the key. Either is a surprise: off is written as a JSON boolean in the file (an env block
+ * can do it per environment), never through a variable. The message names the variable, never what it holds.
+ */
+function secretIssue(text: string, src: VarSource): OptionIssue | undefined {
+  if (!/^(?:true|false)$/i.test(text.trim())) return undefined;
+  const from = src.fromDefault ? `the default of \${${src.name}}` : `\${${src.name}}`;
+  return {
+    path: '',
+    message:
+      `${from} holds a boolean word, not a secret: a variable in a secret is always a string, and this one would be a ` +
+      `guessable key (it does not turn encryption off). Set ${src.name} to the secret; to turn crypto's encryption off, ` +
+      'write "secret": false in the file itself (in an env block for one environment), not through a variable',
+  };
+}
+
 const NUMERIC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const FAMILY: Record<string, string[]> = { number: ['number', 'integer'], boolean: ['boolean'] };
 
@@ -32,7 +55,7 @@ const FAMILY: Record<string, string[]> = { number: ['number', 'integer'], boolea
  * boolean (a collection named "123"), and in mongoOptions, whose strings the driver parses itself. Mutates `layer`;
  * `whole` is keyed by paths under `prefix`, and is re-keyed here to the layer's own paths.
  */
-function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSource>, prefix: string): Map<string, VarSource> {
+function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSource>, prefix: string, issues: OptionIssue[]): Map<string, VarSource> {
   const own = new Map<string, VarSource>();
   for (const [p, src] of whole) {
     const rel = p.slice(prefix.length) || '/';
@@ -43,6 +66,16 @@ function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSourc
     const key = segs[segs.length - 1];
     const text = parent && typeof parent === 'object' ? parent[key] : undefined;
     if (typeof text !== 'string') continue;
+    if (isSecretValue(rel)) {
+      const issue = secretIssue(text, src);
+      if (issue) {
+        issues.push({ ...issue, path: p });
+        // The reference again, not the word: it is refused, and the report's redaction of secrets would mask the
+        // word everywhere in the messages (the "false" of the hint too).
+        parent![key] = `\${${src.name}}`;
+      }
+      continue;
+    }
     const t = text.trim();
     const value = NUMERIC.test(t) ? Number(t) : t === 'true' ? true : t === 'false' ? false : undefined;
     if (value === undefined) continue;
@@ -60,9 +93,10 @@ function coerceLayer(layer: Record<string, unknown>, whole: Map<string, VarSourc
 
 function filled(name: string | undefined, prefix: string, written: Record<string, unknown>, env: Env, used: (missing: OptionIssue) => boolean): Layer {
   const sub = substituteVars(written, env, prefix);
-  const sources = coerceLayer(sub.value, sub.whole, prefix);
-  const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
-  return { name, prefix, value: sub.value, issues: [...sub.issues, ...sub.missing.filter(used)], skip, sources };
+  const secretIssues: OptionIssue[] = [];
+  const sources = coerceLayer(sub.value, sub.whole, prefix, secretIssues);
+  const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path), ...secretIssues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
+  return { name, prefix, value: sub.value, issues: [...sub.issues, ...secretIssues, ...sub.missing.filter(used)], skip, sources };
 }
 
 /**
