@@ -74,7 +74,7 @@ export function setUpdate(encoded: SessionDocument['session'], expires: Date, no
 
 /** A touch's filter: the session, not the marker a destroy leaves (write-order.ts). */
 export function touchFilter(id: string) {
-  return { _id: id, session: { $exists: true } };
+  return { _id: id, session: { $ne: null } };
 }
 
 /** A touch's update: the expiry only (and the bookkeeping fields), never the session. */
@@ -90,7 +90,7 @@ export function touchUpdate(expires: Date, now: Date, opts: DocOptions): UpdateF
  * Synchronous unless a cipher or the app's unserialize answers a promise (no promise per read without crypto).
  */
 export function readLive<S>(doc: SessionDocument, codec: Codec<S>, opts: DocOptions): S | null | PromiseLike<S> {
-  if (doc.session === undefined && typeof doc.stamp === 'number') return null; // a destroyed session's marker
+  if (doc.session === null) return null; // a destroyed session's marker (write-order.ts)
   if (!validateSessionDocument(doc)) {
     const e = validateSessionDocument.errors?.[0];
     throw new SessionCorruptError(`the stored document is malformed: ${e?.instancePath || '/'} ${e?.message}`);
@@ -123,7 +123,7 @@ export function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
-/** Sessions that have not expired (documents without `expires` never do, as in connect-mongo). */
+/** Sessions that have not expired (documents without `expires` never do, as in connect-mongo); not destroyed ones' markers. */
 export function liveFilter() {
-  return { $or: [{ expires: { $gt: new Date() } }, { expires: { $exists: false } }] };
+  return { $or: [{ expires: { $gt: new Date() } }, { expires: { $exists: false } }], session: { $ne: null } };
 }

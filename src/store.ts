@@ -188,7 +188,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('destroy', async (col) => {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
-        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date()), () => this.driverOptions('destroy', deadline, true));
+        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),

@@ -5,8 +5,8 @@
  * Every set and destroy carries a stamp and lands only on a document whose stamp is not newer (the filter
  * `stamp: {$not: {$gt: mine}}`; a newer document makes the upsert's insert collide on _id: E11000). The stamp is a
  * hybrid clock: this process's wall clock in ms with a sub-ms part, never going back, and moved past any newer stamp
- * it meets. A destroy leaves a marker (no session, expired now, its stamp) that the expiry removes later, so that a
- * late save cannot bring a destroyed session back.
+ * it meets. A destroy leaves a marker (session: null, its stamp) that the expiry removes minutes later, so that a late
+ * save cannot bring a destroyed session back.
  *
  * Between instances the order follows their clocks: a late write of one instance loses to a later write of another
  * when their clocks agree to within the time between the two (operationTimeoutMS at least). A write that is still
@@ -19,6 +19,8 @@ import { isDuplicateKey } from './driver-errors';
 /** the smallest step of the clock: doubles near 1.8e12 ms keep ~0.25 µs */
 const STEP_MS = 0.001;
 const UPSERT_ATTEMPTS = 5;
+/** the least time a destroyed session's marker is kept */
+const MARKER_MIN_MS = 300_000;
 /** a stored stamp further ahead of our clock than this is damaged, not another instance's clock */
 const DAMAGED_AHEAD_MS = 86_400_000;
 
@@ -39,9 +41,15 @@ export function notNewerThan(id: string, stamp: number) {
   return { _id: id, stamp: { $not: { $gt: stamp } } };
 }
 
-/** A destroy: the session goes, a marker stays (already expired, so no read, count or listing sees it). */
-export function destroyUpdate(stamp: number, now: Date): UpdateFilter<SessionDocument> {
-  return { $set: { stamp, expires: now }, $unset: { session: '', lastModified: '' } };
+/**
+ * A destroy: the session goes, a marker stays (no read, count or listing sees one) until `expires`, when the expiry
+ * removes it like a session: long enough for any write of the session still on its way (each is bounded by
+ * operationTimeoutMS) to meet it, and to outlive a TTL monitor run (every 60 s) that would remove it at once.
+ */
+export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: number): UpdateFilter<SessionDocument> {
+  const expires = new Date(now.getTime() + Math.max(MARKER_MIN_MS, 2 * operationTimeoutMS));
+  // session: null, not absent: connect-mongo 6 on the same collection reads that as "no session" too
+  return { $set: { stamp, expires, session: null }, $unset: { lastModified: '' } };
 }
 
 /**

@@ -154,7 +154,7 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
   assert.is(await text(page, 'views'), '3', 'the counter carries over the log-in');
   const sid = (await sidOf(ctx))!;
   assert.is.not(sid, anonSid, 'logging in regenerated the session id');
-  assert.is(await sessions.findOne({ _id: anonSid, session: { $exists: true } }), null, 'the pre-login session is gone (a destroy leaves only an expired marker without it)');
+  assert.is(await sessions.findOne({ _id: anonSid, session: { $ne: null } }), null, 'the pre-login session is gone (a destroy leaves only an expired marker without it)');
   assert.is((await sessions.findOne({ _id: sid }))?.session.user, name);
 
   // Restart the app process (SIGTERM, as Ctrl-C): it exits cleanly, and the session survives in the database.
@@ -187,7 +187,7 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
   await page.goto(app.url);
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByLabel('Name').waitFor();
-  assert.is(await sessions.findOne({ _id: sid, session: { $exists: true } }), null, 'the destroyed session is gone from the collection');
+  assert.is(await sessions.findOne({ _id: sid, session: { $ne: null } }), null, 'the destroyed session is gone from the collection');
   assert.is(await text(page, 'views'), '1', 'a fresh session after log-out');
   assert.is.not(await sidOf(ctx), sid);
 

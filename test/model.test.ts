@@ -146,7 +146,7 @@ async function perform(p: Pair, c: Call): Promise<Answer> {
 /** The stored state of a sid, read with the driver. */
 async function stored(p: Pair, sid: string): Promise<State> {
   const doc = await p.col.findOne({ _id: p.idOf(sid) });
-  if (!doc || doc.session === undefined) return null; // nothing, or a destroyed session's marker
+  if (!doc || doc.session === null) return null; // nothing, or a destroyed session's marker
   const session = (p.stringify ? JSON.parse(doc.session as string) : doc.session) as { tag: string };
   return { tag: session.tag, exp: doc.expires!.getTime() };
 }

@@ -222,7 +222,7 @@ test('transformId decides the stored _id; all operations go through it', async (
   assert.equal(await store.ids(), ['app1:abc']);
   await store.destroy('abc');
   const left = await t.db.collection('transform').find().toArray();
-  assert.equal(left.map((d) => [d._id, 'session' in d]), [['app1:abc', false]], 'only the marker of the destroyed session is left, under the transformed _id');
+  assert.equal(left.map((d) => [d._id, d.session]), [['app1:abc', null]], 'only the marker of the destroyed session is left, under the transformed _id');
 });
 
 test('entries() / for await iterate live sessions with their ids and expiry', async () => {
