@@ -11,7 +11,8 @@ import { openTestDb, type TestDb } from './helpers';
 import { startProxy, type Proxy } from './fixtures/proxy';
 import { unhandled, sessionOf } from './fixtures/reliability/kit';
 
-const TIMEOUT_MS = 400;
+// long enough for a write on a fresh connection on a busy 2-core machine (FerretDB/PostgreSQL), short for the held ones
+const TIMEOUT_MS = 1000;
 let t: TestDb;
 let proxy: Proxy;
 const stores: MongoStore[] = [];
@@ -170,7 +171,7 @@ function random(seed: number) {
 }
 
 const SEED = Number(process.env.WRITE_ORDER_SEED ?? 20261202);
-const ROUNDS = Number(process.env.WRITE_ORDER_ROUNDS ?? 8);
+const ROUNDS = Number(process.env.WRITE_ORDER_ROUNDS ?? 6);
 
 test(`seeded schedules of sets and destroys on two instances, some held on the wire until the end: the stored state is the last acknowledged write's, or a later failed one's (seed ${SEED}, ${ROUNDS} rounds; replay: WRITE_ORDER_SEED=<seed> WRITE_ORDER_ROUNDS=1)`, async () => {
   const a = proxied('schedules');
