@@ -14,7 +14,7 @@ import { MongoClient, type Collection, type Document } from 'mongodb';
 import { openTestDb, serverUri, TEST_POOL_SIZE, type TestDb } from './helpers';
 
 const SEED = Number(process.env.ATOMIC_SEED ?? 20261202);
-const PAIRS = 400;
+const PAIRS = 300;
 /** pairs in flight at once (each on a document of its own) */
 const IN_FLIGHT = 8;
 const PAD = 'x'.repeat(50_000); // a larger document takes longer to read and write back: a wider window to race in
