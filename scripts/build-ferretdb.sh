@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Builds the test server: FerretDB v1.24.2 embedded in our own small main (scripts/ferretdb/main.go says why),
-# from the Go module proxy, with our patch scripts/ferretdb/id-index.patch (its header says why), into
-# .cache/ferretdb/bin/ferretdb-test. Prints the binary's path.
+# from the Go module proxy, with our patches scripts/ferretdb/id-index.patch and update-atomic.patch (applied in
+# that order; their headers say why), into .cache/ferretdb/bin/ferretdb-test. Prints the binary's path.
 # Idempotent: rebuilds only when scripts/ferretdb/ changed (go.sum pins every module).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/scripts/ferretdb"
-PATCH="$SRC/id-index.patch"
+PATCHES=("$SRC/id-index.patch" "$SRC/update-atomic.patch")
 CACHE="${FERRETDB_CACHE_DIR:-$ROOT/.cache/ferretdb}"
 BIN="$CACHE/bin/ferretdb-test"
 STAMP="$CACHE/bin/.source-hash"
-HASH="$(cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/main.go" "$PATCH" | sha256sum | cut -d' ' -f1)"
+HASH="$(cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/main.go" "${PATCHES[@]}" | sha256sum | cut -d' ' -f1)"
 
 if [[ -x "$BIN" && -f "$STAMP" && "$(cat "$STAMP")" == "$HASH" ]]; then
   echo "$BIN"
@@ -43,7 +43,9 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 cp -R "$MOD_DIR" "$WORK/FerretDB"
 chmod -R u+w "$WORK/FerretDB"
-patch --quiet --forward --batch -p1 -d "$WORK/FerretDB" < "$PATCH" >&2
+for p in "${PATCHES[@]}"; do
+  patch --quiet --forward --batch -p1 -d "$WORK/FerretDB" < "$p" >&2
+done
 
 # A build-time go.mod that adds only the replace; scripts/ferretdb/go.mod and go.sum stay as committed.
 cp "$SRC/go.mod" "$WORK/go.mod"
