@@ -40,7 +40,7 @@ export function summarizePlan(explain: Document): IdPlan {
 }
 
 /** explain of `find({_id: sid})` on one collection, summarized. */
-export async function idQueryPlan(client: MongoClient, dbName: string, collection: string, sid: string): Promise<IdPlan> {
-  const explain = await client.db(dbName).command({ explain: { find: collection, filter: { _id: sid }, limit: 1 }, verbosity: 'queryPlanner' });
+export async function idQueryPlan(client: MongoClient, dbName: string, collection: string, sid: string, filter: object = { _id: sid }): Promise<IdPlan> {
+  const explain = await client.db(dbName).command({ explain: { find: collection, filter, limit: 1 }, verbosity: 'queryPlanner' });
   return summarizePlan(explain);
 }
