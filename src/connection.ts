@@ -13,6 +13,7 @@ import type { ConnectionSpec, MongooseConnectionLike } from './options';
 import { MongoStoreError, hideFromInspection, maskUrl, urlSecrets } from './errors';
 import { permanentReason } from './driver-errors';
 import { debug } from './debug';
+import { within } from './bounds';
 
 export interface ConnectionOptions {
   dbName?: string;
@@ -33,6 +34,8 @@ export class Connection extends EventEmitter {
   /** true when the store opened the client (url) and so must close it */
   readonly owned: boolean;
   readonly collection: Promise<Collection<SessionDocument>>;
+  /** The collection once it is known (the operations' fast path; undefined while it is still awaited). */
+  current?: Collection<SessionDocument>;
   /** The Db the sessions live in, once known. */
   readonly db: Promise<Db>;
   /** Set when connecting can never work (the server refused the credentials, or the configuration is unusable). */
@@ -70,7 +73,7 @@ export class Connection extends EventEmitter {
       const col = db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary', ...(unacknowledged ? { writeConcern: { w: 1 } } : {}) });
       // `console.log(await store.collection())` would print the client and its connection string's password.
       hideFromInspection(col, [], () => ({ namespace: col.namespace }));
-      return col;
+      return (this.current = col);
     });
     this.collection.then(
       () => (this.waitingFor = undefined),
@@ -272,7 +275,8 @@ export class Connection extends EventEmitter {
   /**
    * Stops listening and waiting (operations still waiting for the connection fail with ERR_CONNECT_MONGO_CLOSED),
    * lets `drain` finish (the operations already at the server), then closes the client only when we opened it.
-   * Idempotent.
+   * Each step waits at most timeoutMS: a server that stopped answering (a black-holed network) must not hold up a
+   * shutdown for the driver's 30 s connect timeout. Idempotent.
    */
   async close(drain?: () => Promise<unknown>): Promise<void> {
     if (this.closed) return;
@@ -280,8 +284,11 @@ export class Connection extends EventEmitter {
     for (const cleanup of [...this.cleanups]) cleanup();
     this.cleanups.clear();
     this.unwatch();
-    await drain?.();
-    if (this.owned && this.client) await this.client.close();
+    if (drain) await within(drain(), this.opts.timeoutMS);
+    if (!this.owned || !this.client) return;
+    const client = this.client;
+    const closing = client.close().then(() => true);
+    if (!(await within(closing, this.opts.timeoutMS).catch(() => true))) forceClose(client, closing);
   }
 }
 
@@ -324,6 +331,23 @@ function whenOpen(conn: MongooseConnectionLike): { opened: Promise<void>; cancel
       if (--entry.users === 0) entry.off();
     },
   };
+}
+
+/**
+ * A client whose close() did not finish in time (its endSessions or killCursors sent to a server that does not
+ * answer): its connections are ended now (the driver's own `force` flag does nothing since 6.x). Only through the
+ * topology's methods, where the client has them; otherwise its close() goes on in the background.
+ */
+function forceClose(client: AnyClient, closing: Promise<unknown>) {
+  closing.catch((e) => debug('closing the client failed: %s', (e as Error)?.message));
+  const topology = (client as { topology?: { closeCheckedOutConnections?(): void; close?(): void } }).topology;
+  debug('the client did not close in time; ending its connections');
+  try {
+    topology?.closeCheckedOutConnections?.();
+    topology?.close?.();
+  } catch (e) {
+    debug('ending the connections failed: %s', (e as Error)?.message);
+  }
 }
 
 const closedError = () => new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');

@@ -13,6 +13,7 @@ import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, type Codec } from './codec';
 import { isDuplicateKey, isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
 import { SharedWork } from './shared';
+import { NO_ANSWER, WaitQueue, fetchedWithin, timeoutError } from './bounds';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { debug, debugSid, sidTag } from './debug';
@@ -37,6 +38,12 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private closing?: Promise<void>;
   /** operations running now: close() lets them finish (each is bounded by operationTimeoutMS) before the client goes */
   private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
+  /**
+   * Operations waiting for a collection that is not known yet (a pending clientPromise, a mongoose connection not
+   * open): one reaction on the pending promise serves them all, and one that times out leaves this set (and
+   * inFlight), so a connection that never comes holds only the operations of the last operationTimeoutMS.
+   */
+  private waiters?: WaitQueue;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -197,13 +204,15 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   override all(): Promise<S[]>;
   override all(callback: Callback<S[]>): void;
   override all(callback?: Callback<S[]>): Promise<S[]> | void {
+    // One operation: the whole read, the wait for the connection included, within operationTimeoutMS.
+    const deadline = performance.now() + this.options.operationTimeoutMS;
     return answer(
-      (async () => {
+      this.run('all', async (col) => {
         const out: S[] = [];
-        for await (const e of this.entries()) out.push(e.session);
+        for await (const e of this.live('all', col, () => deadline - performance.now())) out.push(e.session);
         this.emit('all', out);
         return out;
-      })(),
+      }),
       callback,
     );
   }
@@ -242,19 +251,26 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id));
   }
 
-  /** Every live session, one at a time from a cursor: constant memory however many there are. */
+  /**
+   * Every live session, one at a time from a cursor: constant memory however many there are. Each batch the cursor
+   * fetches comes within operationTimeoutMS (the iteration as a whole takes as long as the collection needs).
+   */
   async *entries(): AsyncGenerator<SessionEntry<S>> {
     const col = await this.run('entries', async (c) => c);
-    const cursor = col.find(liveFilter()).batchSize(1000);
+    yield* this.live('entries', col, () => this.options.operationTimeoutMS);
+  }
+
+  /** The live sessions of a cursor; each fetch from the server must answer within `budget()` ms. */
+  private async *live(name: string, col: Collection<SessionDocument>, budget: () => number): AsyncGenerator<SessionEntry<S>> {
     try {
-      for await (const doc of cursor) {
+      for await (const doc of fetchedWithin(col.find(liveFilter()).batchSize(1000), name, this.options.operationTimeoutMS, budget)) {
         const session = await this.sessionOf(doc, undefined);
         if (session) yield { id: doc._id, session, expires: doc.expires };
       }
     } catch (e) {
-      throw readableError(e, 'entries');
-    } finally {
-      await cursor.close();
+      // close() ends the client under an iteration: whatever the driver says then (an exhausted cursor), it is that.
+      if (this.closing && !(e instanceof MongoStoreError)) throw new MongoStoreError(`MongoStore.${name}() was cut short: the store was closed`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
+      throw readableError(e, name);
     }
   }
 
@@ -286,29 +302,44 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     const ms = this.options.operationTimeoutMS;
     // One promise and one timer per operation (no race/catch/finally chain: this is every request's hot path).
     const op = new Promise<T>((resolve, reject) => {
+      let waiter: (() => void) | undefined;
       const timer = setTimeout(() => {
+        // Timed out before it had a collection: nothing of this call stays behind (it never reaches the server).
+        if (waiter) {
+          this.waiters!.delete(waiter);
+          this.inFlight!.delete(op);
+        }
         const waiting = this.connection.waitingFor;
-        const why = waiting ? `still waiting for ${waiting}` : 'MongoDB did not answer (the store keeps retrying; see operationTimeoutMS)';
-        reject(new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: ${why}`, 'ERR_CONNECT_MONGO_TIMEOUT'));
+        reject(timeoutError(name, ms, waiting ? `still waiting for ${waiting}` : NO_ANSWER));
       }, ms);
-      this.connection.collection
-        .then((col) => {
-          if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
-          return body(col);
-        })
-        // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
-        .then(
-          (v) => {
-            clearTimeout(timer);
-            this.inFlight!.delete(op);
-            resolve(v);
-          },
-          (e) => {
-            clearTimeout(timer);
-            this.inFlight!.delete(op);
-            reject(this.readableError(e, name));
-          },
-        );
+      const go = () =>
+        this.connection.collection
+          .then((col) => {
+            if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
+            return body(col);
+          })
+          // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
+          .then(
+            (v) => {
+              clearTimeout(timer);
+              this.inFlight!.delete(op);
+              resolve(v);
+            },
+            (e) => {
+              clearTimeout(timer);
+              this.inFlight!.delete(op);
+              reject(this.readableError(e, name));
+            },
+          );
+      if (this.connection.current || this.waiters?.settled) go();
+      else {
+        // Not one reaction per call on a promise that may never settle: one queue, which a timed-out call leaves.
+        waiter = () => {
+          waiter = undefined;
+          go();
+        };
+        (this.waiters ??= new WaitQueue(this.connection.collection)).add(waiter);
+      }
     });
     (this.inFlight ??= new Set()).add(op);
     return op;
