@@ -47,6 +47,9 @@ export class Connection extends EventEmitter {
   private client?: AnyClient;
   private available?: boolean;
   private closed = false;
+  /** the first answer of the server (see reached()); settled once */
+  private readonly answered = settleOnce();
+  private pinging = false;
   /** listeners to remove and waits to end at close(), so nothing stays attached to the app's objects */
   private readonly cleanups = new Set<() => void>();
   private readonly onTopology = (e: TopologyDescriptionChangedEvent) => {
@@ -78,8 +81,42 @@ export class Connection extends EventEmitter {
     this.collection.then(
       () => (this.waitingFor = undefined),
       // Failures reach callers through their operations; never as an unhandled rejection.
-      (e) => debug('connection failed: %s', e?.message),
+      (e) => {
+        debug('connection failed: %s', e?.message);
+        this.answered.reject(e);
+      },
     );
+  }
+
+  /**
+   * Resolves once the server has answered: a connect of the client we opened succeeded, or (any other client) a
+   * ping came back. The collection promise alone does not say so: for a client we open it resolves after the first
+   * failed attempt (operations then fail fast while we retry), and an app's client may never have connected. Rejects
+   * with the connection's permanent error, or at close(). Retries nobody waits on keep unref'd timers; whoever waits
+   * here holds the process (ready()).
+   */
+  reached(): Promise<void> {
+    if (!this.owned && !this.pinging) {
+      this.pinging = true;
+      this.pingUntilAnswered().then(this.answered.resolve, this.answered.reject);
+    }
+    return this.answered.promise;
+  }
+
+  private async pingUntilAnswered(): Promise<void> {
+    const db = await this.db;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        await this.unlessClosed(db.command({ ping: 1 }));
+        return;
+      } catch (e) {
+        if (this.closed) throw closedError();
+        const reason = permanentReason(e);
+        if (reason) throw this.permanent(reason, e);
+        debug('ping failed (%s); retrying in %d ms', (e as Error)?.message, delay);
+      }
+      await this.unlessClosed(new Promise((resolve) => setTimeout(resolve, delay).unref()));
+    }
   }
 
   private async resolveDb(spec: ConnectionSpec): Promise<Db> {
@@ -181,6 +218,7 @@ export class Connection extends EventEmitter {
   private async keepConnecting(client: MongoClient): Promise<void> {
     try {
       await client.connect();
+      this.answered.resolve();
     } catch (e) {
       if (this.closed) return;
       const reason = permanentReason(e, true);
@@ -199,6 +237,7 @@ export class Connection extends EventEmitter {
       if (this.closed) return;
       try {
         await client.connect();
+        this.answered.resolve();
         return;
       } catch (e) {
         if (this.closed) return;
@@ -225,6 +264,7 @@ export class Connection extends EventEmitter {
         : new MongoStoreError(`connect-mongo: the connection cannot work as configured (${detail}); the store does not retry: fix the connection string or mongoOptions and restart`, 'ERR_CONNECT_MONGO_OPTIONS');
     if (!this.owned) return error;
     this.fatal = error;
+    this.answered.reject(error);
     debug('giving up on the connection: %s', error.message);
     void this.client?.close().catch(() => {});
     return error;
@@ -283,6 +323,7 @@ export class Connection extends EventEmitter {
     this.closed = true;
     for (const cleanup of [...this.cleanups]) cleanup();
     this.cleanups.clear();
+    this.answered.reject(closedError());
     this.unwatch();
     if (drain) await within(drain(), this.opts.timeoutMS);
     if (!this.owned || !this.client) return;
@@ -348,6 +389,15 @@ function forceClose(client: AnyClient, closing: Promise<unknown>) {
   } catch (e) {
     debug('ending the connections failed: %s', (e as Error)?.message);
   }
+}
+
+/** A promise with its resolve/reject, which settle it once; its rejection is handled by whoever awaits it. */
+function settleOnce() {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {});
+  return { promise, resolve: () => resolve(), reject: (e: unknown) => reject(e) };
 }
 
 const closedError = () => new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');

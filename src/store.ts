@@ -44,6 +44,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
    * inFlight), so a connection that never comes holds only the operations of the last operationTimeoutMS.
    */
   private waiters?: WaitQueue;
+  private readyState?: Promise<AutoRemoveMode>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -99,10 +100,25 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared'], () => ({ options: this.options }));
   }
 
-  /** Resolves when the collection is reachable and the expiry mode is settled (native, or its fallback). */
-  async ready(): Promise<{ autoRemove: AutoRemoveMode }> {
-    await this.connection.collection;
-    return { autoRemove: await this.autoRemover.ready };
+  /**
+   * Resolves when the server has answered and the expiry mode is settled (native, or its fallback); rejects with a
+   * permanent failure (refused credentials, unusable configuration) or ERR_CONNECT_MONGO_CLOSED. A server that is
+   * down keeps it pending, the store retrying, and whoever awaits it keeps the process alive meanwhile (the store's
+   * own timers are unref'd: an idle app may exit, an app waiting to start may not exit 0 before it started).
+   */
+  ready(): Promise<{ autoRemove: AutoRemoveMode }> {
+    this.readyState ??= this.connection.collection.then(() => this.connection.reached()).then(() => this.autoRemover.ready);
+    const hold = setInterval(() => {}, 2 ** 31 - 1);
+    return this.readyState.then(
+      (autoRemove) => {
+        clearInterval(hold);
+        return { autoRemove };
+      },
+      (e) => {
+        clearInterval(hold);
+        throw e;
+      },
+    );
   }
 
   /** The collection the sessions live in (for tools and tests). */
