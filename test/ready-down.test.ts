@@ -114,6 +114,22 @@ test("an app's own client on a port where nothing listens: ready() stays pending
   }
 });
 
+test('native mode closed while its TTL index is still being retried: the mode it reports is no mode at all', async () => {
+  const client = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/`, { serverSelectionTimeoutMS: 200 });
+  const store = MongoStore.create({ client, dbName, autoRemove: 'native', operationTimeoutMS: 1_000 });
+  const ready = store.ready().then(() => 'resolved', (e) => e);
+  // the expiry mode's own promise (what ready() ends with once the server answered): it read 'native' after close()
+  const mode = (store as unknown as { autoRemover: { ready: Promise<string> } }).autoRemover.ready.then((m) => m, (e) => e);
+  assert.is(((await store.get('x').catch((e) => e)) as MongoStoreError).code, 'ERR_CONNECT_MONGO_TIMEOUT');
+  await store.close();
+  for (const [what, p] of [['ready()', ready], ['the expiry mode', mode]] as const) {
+    const r = await p;
+    assert.instance(r, MongoStoreError, `${what}: ${r}`);
+    assert.is((r as MongoStoreError).code, 'ERR_CONNECT_MONGO_CLOSED', `${what}: ${(r as Error).message}`);
+  }
+  await client.close();
+});
+
 test("an app's own client that works: ready() resolves in every mode", async () => {
   const client = new MongoClient(serverUri(), { maxPoolSize: 2 });
   try {
