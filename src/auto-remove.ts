@@ -9,6 +9,7 @@ import type { Collection, WriteConcernSettings } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { isTtlRefusalFinal } from './driver-errors';
 import { debug } from './debug';
+import { MongoStoreError } from './errors';
 import { findTtlIndex, missingTtlIndexMessage } from './setup';
 
 export type AutoRemoveMode = 'native' | 'interval' | 'disabled';
@@ -40,7 +41,7 @@ export const expiredFilter = () => ({ expires: { $lt: new Date() } });
 export class AutoRemover {
   /** what is in force: 'pending' until the TTL index answer is known */
   mode: AutoRemoveMode | 'pending';
-  /** settles once the mode is decided; rejects only when the connection can never work (opts.fatal) */
+  /** settles once the mode is decided; rejects when the connection can never work (opts.fatal) or at stop() before */
   readonly ready: Promise<AutoRemoveMode>;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
@@ -98,6 +99,7 @@ export class AutoRemover {
         if (fatal) throw fatal;
         debug('TTL index not created yet (%s); retrying in %d ms', (e as Error).message, delay);
         await new Promise<void>((resolve) => {
+          // unref'd: a retry nobody waits for must not keep an idle app alive (whoever awaits ready() does)
           const t = setTimeout(resolve, delay);
           t.unref();
           this.wake = () => {
@@ -107,7 +109,8 @@ export class AutoRemover {
         });
       }
     }
-    return this.opts.mode;
+    // Stopped (store.close()) before the index answer came: no mode is in force, and ready() must not say one is.
+    throw new MongoStoreError('the store was closed before its expiry mode was settled', 'ERR_CONNECT_MONGO_CLOSED');
   }
 
   /** The fallback warning, once per server and collection in this process (three stores on one server: one). */

@@ -13,6 +13,7 @@ import type { ConnectionSpec, MongooseConnectionLike } from './options';
 import { MongoStoreError, hideFromInspection, maskUrl, urlSecrets } from './errors';
 import { permanentReason } from './driver-errors';
 import { debug } from './debug';
+import { within } from './bounds';
 
 export interface ConnectionOptions {
   dbName?: string;
@@ -33,6 +34,8 @@ export class Connection extends EventEmitter {
   /** true when the store opened the client (url) and so must close it */
   readonly owned: boolean;
   readonly collection: Promise<Collection<SessionDocument>>;
+  /** The collection once it is known (the operations' fast path; undefined while it is still awaited). */
+  current?: Collection<SessionDocument>;
   /** The Db the sessions live in, once known. */
   readonly db: Promise<Db>;
   /** Set when connecting can never work (the server refused the credentials, or the configuration is unusable). */
@@ -44,6 +47,9 @@ export class Connection extends EventEmitter {
   private client?: AnyClient;
   private available?: boolean;
   private closed = false;
+  /** the first answer of the server (see reached()); settled once */
+  private readonly answered = settleOnce();
+  private pinging = false;
   /** listeners to remove and waits to end at close(), so nothing stays attached to the app's objects */
   private readonly cleanups = new Set<() => void>();
   private readonly onTopology = (e: TopologyDescriptionChangedEvent) => {
@@ -70,13 +76,47 @@ export class Connection extends EventEmitter {
       const col = db.collection<SessionDocument>(opts.collectionName, { readPreference: opts.readPreference ?? 'primary', ...(unacknowledged ? { writeConcern: { w: 1 } } : {}) });
       // `console.log(await store.collection())` would print the client and its connection string's password.
       hideFromInspection(col, [], () => ({ namespace: col.namespace }));
-      return col;
+      return (this.current = col);
     });
     this.collection.then(
       () => (this.waitingFor = undefined),
       // Failures reach callers through their operations; never as an unhandled rejection.
-      (e) => debug('connection failed: %s', e?.message),
+      (e) => {
+        debug('connection failed: %s', e?.message);
+        this.answered.reject(e);
+      },
     );
+  }
+
+  /**
+   * Resolves once the server has answered: a connect of the client we opened succeeded, or (any other client) a
+   * ping came back. The collection promise alone does not say so: for a client we open it resolves after the first
+   * failed attempt (operations then fail fast while we retry), and an app's client may never have connected. Rejects
+   * with the connection's permanent error, or at close(). Retries nobody waits on keep unref'd timers; whoever waits
+   * here holds the process (ready()).
+   */
+  reached(): Promise<void> {
+    if (!this.owned && !this.pinging) {
+      this.pinging = true;
+      this.pingUntilAnswered().then(this.answered.resolve, this.answered.reject);
+    }
+    return this.answered.promise;
+  }
+
+  private async pingUntilAnswered(): Promise<void> {
+    const db = await this.db;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+      try {
+        await this.unlessClosed(db.command({ ping: 1 }));
+        return;
+      } catch (e) {
+        if (this.closed) throw closedError();
+        const reason = permanentReason(e);
+        if (reason) throw this.permanent(reason, e);
+        debug('ping failed (%s); retrying in %d ms', (e as Error)?.message, delay);
+      }
+      await this.unlessClosed(new Promise((resolve) => setTimeout(resolve, delay).unref()));
+    }
   }
 
   private async resolveDb(spec: ConnectionSpec): Promise<Db> {
@@ -178,6 +218,7 @@ export class Connection extends EventEmitter {
   private async keepConnecting(client: MongoClient): Promise<void> {
     try {
       await client.connect();
+      this.answered.resolve();
     } catch (e) {
       if (this.closed) return;
       const reason = permanentReason(e, true);
@@ -196,6 +237,7 @@ export class Connection extends EventEmitter {
       if (this.closed) return;
       try {
         await client.connect();
+        this.answered.resolve();
         return;
       } catch (e) {
         if (this.closed) return;
@@ -222,6 +264,7 @@ export class Connection extends EventEmitter {
         : new MongoStoreError(`connect-mongo: the connection cannot work as configured (${detail}); the store does not retry: fix the connection string or mongoOptions and restart`, 'ERR_CONNECT_MONGO_OPTIONS');
     if (!this.owned) return error;
     this.fatal = error;
+    this.answered.reject(error);
     debug('giving up on the connection: %s', error.message);
     void this.client?.close().catch(() => {});
     return error;
@@ -272,16 +315,21 @@ export class Connection extends EventEmitter {
   /**
    * Stops listening and waiting (operations still waiting for the connection fail with ERR_CONNECT_MONGO_CLOSED),
    * lets `drain` finish (the operations already at the server), then closes the client only when we opened it.
-   * Idempotent.
+   * Each step waits at most timeoutMS: a server that stopped answering (a black-holed network) must not hold up a
+   * shutdown for the driver's 30 s connect timeout. Idempotent.
    */
   async close(drain?: () => Promise<unknown>): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const cleanup of [...this.cleanups]) cleanup();
     this.cleanups.clear();
+    this.answered.reject(closedError());
     this.unwatch();
-    await drain?.();
-    if (this.owned && this.client) await this.client.close();
+    if (drain) await within(drain(), this.opts.timeoutMS);
+    if (!this.owned || !this.client) return;
+    const client = this.client;
+    const closing = client.close().then(() => true);
+    if (!(await within(closing, this.opts.timeoutMS).catch(() => true))) forceClose(client, closing);
   }
 }
 
@@ -324,6 +372,32 @@ function whenOpen(conn: MongooseConnectionLike): { opened: Promise<void>; cancel
       if (--entry.users === 0) entry.off();
     },
   };
+}
+
+/**
+ * A client whose close() did not finish in time (its endSessions or killCursors sent to a server that does not
+ * answer): its connections are ended now (the driver's own `force` flag does nothing since 6.x). Only through the
+ * topology's methods, where the client has them; otherwise its close() goes on in the background.
+ */
+function forceClose(client: AnyClient, closing: Promise<unknown>) {
+  closing.catch((e) => debug('closing the client failed: %s', (e as Error)?.message));
+  const topology = (client as { topology?: { closeCheckedOutConnections?(): void; close?(): void } }).topology;
+  debug('the client did not close in time; ending its connections');
+  try {
+    topology?.closeCheckedOutConnections?.();
+    topology?.close?.();
+  } catch (e) {
+    debug('ending the connections failed: %s', (e as Error)?.message);
+  }
+}
+
+/** A promise with its resolve/reject, which settle it once; its rejection is handled by whoever awaits it. */
+function settleOnce() {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {});
+  return { promise, resolve: () => resolve(), reject: (e: unknown) => reject(e) };
 }
 
 const closedError = () => new MongoStoreError('the store was closed before it connected', 'ERR_CONNECT_MONGO_CLOSED');

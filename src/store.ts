@@ -14,6 +14,7 @@ import { createCodec, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
 import { destroyUpdate, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
+import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError } from './bounds';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { debug, debugSid, sidTag } from './debug';
@@ -36,6 +37,13 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private closing?: Promise<void>;
   /** operations running now: close() lets them finish (each is bounded by operationTimeoutMS) before the client goes */
   private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
+  /**
+   * Operations waiting for a collection that is not known yet (a pending clientPromise, a mongoose connection not
+   * open): one reaction on the pending promise serves them all, and one that times out leaves this set (and
+   * inFlight), so a connection that never comes holds only the operations of the last operationTimeoutMS.
+   */
+  private waiters?: WaitQueue;
+  private readyState?: Promise<AutoRemoveMode>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
   static create<S extends SessionData = SessionData>(options: MongoStoreOptions<S>): MongoStore<S> {
@@ -91,10 +99,25 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared'], () => ({ options: this.options }));
   }
 
-  /** Resolves when the collection is reachable and the expiry mode is settled (native, or its fallback). */
-  async ready(): Promise<{ autoRemove: AutoRemoveMode }> {
-    await this.connection.collection;
-    return { autoRemove: await this.autoRemover.ready };
+  /**
+   * Resolves when the server has answered and the expiry mode is settled (native, or its fallback); rejects with a
+   * permanent failure (refused credentials, unusable configuration) or ERR_CONNECT_MONGO_CLOSED. A server that is
+   * down keeps it pending, the store retrying, and whoever awaits it keeps the process alive meanwhile (the store's
+   * own timers are unref'd: an idle app may exit, an app waiting to start may not exit 0 before it started).
+   */
+  ready(): Promise<{ autoRemove: AutoRemoveMode }> {
+    this.readyState ??= this.connection.collection.then(() => this.connection.reached()).then(() => this.autoRemover.ready);
+    const hold = setInterval(() => {}, 2 ** 31 - 1);
+    return this.readyState.then(
+      (autoRemove) => {
+        clearInterval(hold);
+        return { autoRemove };
+      },
+      (e) => {
+        clearInterval(hold);
+        throw e;
+      },
+    );
   }
 
   /** The collection the sessions live in (for tools and tests). */
@@ -200,13 +223,15 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   override all(): Promise<S[]>;
   override all(callback: Callback<S[]>): void;
   override all(callback?: Callback<S[]>): Promise<S[]> | void {
+    // One operation: the whole read, the wait for the connection included, within operationTimeoutMS.
+    const deadline = performance.now() + this.options.operationTimeoutMS;
     return answer(
-      (async () => {
+      this.run('all', async (col) => {
         const out: S[] = [];
-        for await (const e of this.entries()) out.push(e.session);
+        for await (const e of this.live('all', col, () => deadline - performance.now())) out.push(e.session);
         this.emit('all', out);
         return out;
-      })(),
+      }),
       callback,
     );
   }
@@ -245,19 +270,26 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id));
   }
 
-  /** Every live session, one at a time from a cursor: constant memory however many there are. */
+  /**
+   * Every live session, one at a time from a cursor: constant memory however many there are. Each batch the cursor
+   * fetches comes within operationTimeoutMS (the iteration as a whole takes as long as the collection needs).
+   */
   async *entries(): AsyncGenerator<SessionEntry<S>> {
     const col = await this.run('entries', async (c) => c);
-    const cursor = col.find(liveFilter()).batchSize(1000);
+    yield* this.live('entries', col, () => this.options.operationTimeoutMS);
+  }
+
+  /** The live sessions of a cursor; each fetch from the server must answer within `budget()` ms. */
+  private async *live(name: string, col: Collection<SessionDocument>, budget: () => number): AsyncGenerator<SessionEntry<S>> {
     try {
-      for await (const doc of cursor) {
+      for await (const doc of fetchedWithin(col.find(liveFilter()).batchSize(1000), name, this.options.operationTimeoutMS, budget)) {
         const session = await this.sessionOf(doc, undefined);
         if (session) yield { id: doc._id, session, expires: doc.expires };
       }
     } catch (e) {
-      throw readableError(e, 'entries');
-    } finally {
-      await cursor.close();
+      // close() ends the client under an iteration: whatever the driver says then (an exhausted cursor), it is that.
+      if (this.closing && !(e instanceof MongoStoreError)) throw new MongoStoreError(`MongoStore.${name}() was cut short: the store was closed`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
+      throw readableError(e, name);
     }
   }
 
@@ -289,29 +321,44 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     const ms = this.options.operationTimeoutMS;
     // One promise and one timer per operation (no race/catch/finally chain: this is every request's hot path).
     const op = new Promise<T>((resolve, reject) => {
+      let waiter: (() => void) | undefined;
       const timer = setTimeout(() => {
+        // Timed out before it had a collection: nothing of this call stays behind (it never reaches the server).
+        if (waiter) {
+          this.waiters!.delete(waiter);
+          this.inFlight!.delete(op);
+        }
         const waiting = this.connection.waitingFor;
-        const why = waiting ? `still waiting for ${waiting}` : 'MongoDB did not answer (the store keeps retrying; see operationTimeoutMS)';
-        reject(new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: ${why}`, 'ERR_CONNECT_MONGO_TIMEOUT'));
+        reject(timeoutError(name, ms, waiting ? `still waiting for ${waiting}` : NO_ANSWER));
       }, ms);
-      this.connection.collection
-        .then((col) => {
-          if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
-          return body(col);
-        })
-        // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
-        .then(
-          (v) => {
-            clearTimeout(timer);
-            this.inFlight!.delete(op);
-            resolve(v);
-          },
-          (e) => {
-            clearTimeout(timer);
-            this.inFlight!.delete(op);
-            reject(this.readableError(e, name));
-          },
-        );
+      const go = () =>
+        this.connection.collection
+          .then((col) => {
+            if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
+            return body(col);
+          })
+          // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
+          .then(
+            (v) => {
+              clearTimeout(timer);
+              this.inFlight!.delete(op);
+              resolve(v);
+            },
+            (e) => {
+              clearTimeout(timer);
+              this.inFlight!.delete(op);
+              reject(this.readableError(e, name));
+            },
+          );
+      if (this.connection.current || this.waiters?.settled) go();
+      else {
+        // Not one reaction per call on a promise that may never settle: one queue, which a timed-out call leaves.
+        waiter = () => {
+          waiter = undefined;
+          go();
+        };
+        (this.waiters ??= new WaitQueue(this.connection.collection)).add(waiter);
+      }
     });
     (this.inFlight ??= new Set()).add(op);
     return op;
@@ -350,17 +397,10 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** When a call made now times out (run() tells its caller then). */
-  private deadline(): number {
-    return performance.now() + this.options.operationTimeoutMS;
-  }
+  private deadline = () => performance.now() + this.options.operationTimeoutMS;
 
-  /**
-   * The driver options of one command of a call: the time left as the driver's timeoutMS, so that the command itself
-   * ends when its caller is told it timed out. None is sent once the time is up (the caller has its answer).
-   */
-  private driverOptions(name: string, deadline: number, write = false): { timeoutMS: number; writeConcern?: object } {
-    const left = Math.floor(deadline - performance.now());
-    if (left <= 0) throw new MongoStoreError(`MongoStore.${name}() timed out after ${this.options.operationTimeoutMS} ms, before its command was sent`, 'ERR_CONNECT_MONGO_TIMEOUT');
-    return write && this.options.writeConcern ? { timeoutMS: left, writeConcern: this.options.writeConcern } : { timeoutMS: left };
+  /** One command's driver options (bounds.ts): the call's time left as timeoutMS; a write's write concern. */
+  private driverOptions(name: string, deadline: number, write = false) {
+    return commandOptions(name, this.options.operationTimeoutMS, deadline, write ? this.options.writeConcern : undefined);
   }
 }
