@@ -10,7 +10,7 @@ import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from
 import { MongoStoreError, SessionCorruptError, hideFromInspection } from './errors';
 import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
-import { createCodec, type Codec } from './codec';
+import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isDuplicateKey, isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
 import { SharedWork } from './shared';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
@@ -129,6 +129,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   set(sid: string, session: S): Promise<void>;
   set(sid: string, session: S, callback: Callback<void>): void;
   set(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    const refused = sessionRefusal(session, this.options);
+    if (refused) return answer(refused, callback);
     return answer(
       this.run('set', async (col) => {
         const id = this.storageId(sid);
@@ -235,11 +237,16 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** The stored ids of the live sessions (not available with hashIds: only hashes are stored). */
-  async ids(): Promise<string[]> {
+  ids(): Promise<string[]>;
+  ids(callback: Callback<string[]>): void;
+  ids(callback?: Callback<string[]>): Promise<string[]> | void {
     if (this.options.hashIdsSecret) {
-      throw new MongoStoreError('ids() cannot return session ids when hashIds is on: only their HMACs are stored', 'ERR_CONNECT_MONGO_UNSUPPORTED');
+      return answer(Promise.reject(new MongoStoreError('ids() cannot return session ids when hashIds is on: only their HMACs are stored', 'ERR_CONNECT_MONGO_UNSUPPORTED')), callback);
     }
-    return this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    return answer(
+      this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id)),
+      callback,
+    );
   }
 
   /** Every live session, one at a time from a cursor: constant memory however many there are. */
