@@ -86,18 +86,17 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       if (typeof payload !== 'string' && (typeof payload !== 'object' || payload === null)) {
         throw refused('serialize() must return a string or an object');
       }
-      let stored: string | Record<string, unknown>;
-      if (cipher) {
-        try {
-          stored = await cipher.encrypt(payload, id);
-        } catch (e) {
-          throw e instanceof MongoStoreError ? e : serializeError(e, payload, 'encrypting it');
-        }
-      } else {
-        stored = payload as string | Record<string, unknown>;
+      if (!cipher) {
         // A document goes to the server as it is: refused here what a server would refuse, or drop the connection for.
-        const why = typeof stored === 'object' ? bsonProblem(stored) : undefined;
+        const why = typeof payload === 'object' ? bsonProblem(payload, id) : sizeProblem(payload, id);
         if (why) throw refused(why);
+        return payload as string | Record<string, unknown>;
+      }
+      let stored: string;
+      try {
+        stored = await cipher.encrypt(payload, id);
+      } catch (e) {
+        throw e instanceof MongoStoreError ? e : serializeError(e, payload, 'encrypting it');
       }
       const tooBig = sizeProblem(stored, id);
       if (tooBig) throw refused(tooBig);

@@ -24,16 +24,15 @@ const UNSTORABLE_BSON = new Set(['Decimal128', 'MinKey', 'MaxKey', 'Code', 'BSON
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-type Path = Array<number | string>;
+/** Where a problem is: an array index as it is, the i-th key (from 0) of an object as ~i, so no key text is kept. */
+type Path = number[];
 
 /** `session.<key 2>[0].<key 1>`: a key is shown by its position, never its text; long paths keep both ends. */
 export function maskedPath(path: Path): string {
-  const seg = (p: number | string) => (typeof p === 'number' ? `[${p}]` : `.${p}`);
+  const seg = (p: number) => (p >= 0 ? `[${p}]` : `.<key ${~p + 1}>`);
   const shown = path.length > 12 ? [...path.slice(0, 6).map(seg), '…', ...path.slice(-5).map(seg)] : path.map(seg);
   return `session${shown.join('')}`;
 }
-
-const keySegment = (i: number) => `<key ${i + 1}>`;
 
 /** Why a key cannot be stored (its text never shown), or undefined. */
 function keyProblem(k: string): string | undefined {
@@ -43,65 +42,120 @@ function keyProblem(k: string): string | undefined {
   return undefined;
 }
 
+/** BSON values of a known size (type byte and name apart); any other needs the encoder's own count. */
+const BSON_SIZES: Record<string, number> = { ObjectId: 12, Long: 8, Double: 8, Timestamp: 8, Int32: 4 };
+
+/** One walk's state: the containers above, where it is, and an upper bound of the document's BSON size so far. */
+interface Walk {
+  ancestors: Set<object>;
+  path: Path;
+  bytes: number;
+  /** a value whose size the walk does not bound (a RegExp, a Binary…): the encoder counts */
+  uncounted: boolean;
+}
+
 /**
- * Why the document `payload` cannot be sent as it is, or undefined. Walks what the BSON encoder will walk (own
- * enumerable keys, Map entries, array items); BSON values, Dates, RegExps and binary data are leaves.
+ * Why the document `payload`, stored under `id`, cannot be sent as it is, or undefined. Walks what the BSON encoder
+ * walks (own enumerable keys, Map entries, array items; BSON values, Dates, RegExps and binary data are leaves).
+ * Every set with stringify: false pays this walk, so it bounds the size as it goes (3 bytes a UTF-16 unit at most)
+ * and the encoder's exact count runs only near 16 MB.
  */
-export function bsonProblem(payload: object): string | undefined {
-  const ancestors = new Set<object>();
-  const path: Path = [];
-  const walk = (v: unknown, depth: number, inArray: boolean): string | undefined => {
-    switch (typeof v) {
-      case 'number':
-        return Number.isFinite(v) ? undefined : `${v} at ${maskedPath(path)}: NaN and Infinity cannot be stored (with stringify: true, JSON writes null)`;
-      case 'bigint':
-        return v >= INT64_MIN && v <= INT64_MAX ? undefined : `a BigInt outside the 64-bit range at ${maskedPath(path)} (BSON would store another number)`;
-      case 'string':
-        return v.includes('\0') ? `a string that contains a NUL character at ${maskedPath(path)} (FerretDB on PostgreSQL cannot store one)` : undefined;
-      case 'object':
-        break;
-      default:
-        return undefined; // functions and symbols are left out by the encoder, undefined becomes null
+export function bsonProblem(payload: object, id: string): string | undefined {
+  const w = walkDocument(payload);
+  if (w.problem) return w.problem;
+  return w.uncounted || w.bytes + 3 * id.length + DOCUMENT_OVERHEAD > MAX_DOCUMENT_BYTES ? sizeProblem(payload, id) : undefined;
+}
+
+/** The walk itself: the first problem, or the bound of the document's BSON size (`uncounted`: there is none). */
+export function walkDocument(payload: object): { problem?: string; bytes: number; uncounted: boolean } {
+  const w: Walk = { ancestors: new Set(), path: [], bytes: 0, uncounted: false };
+  const problem = walk(w, payload, 1, false);
+  return { problem, bytes: w.bytes, uncounted: w.uncounted };
+}
+
+function walk(w: Walk, v: unknown, depth: number, inArray: boolean): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      w.bytes += 3 * v.length + 5;
+      return v.includes('\0') ? `a string that contains a NUL character at ${maskedPath(w.path)} (FerretDB on PostgreSQL cannot store one)` : undefined;
+    case 'number':
+      w.bytes += 8;
+      return Number.isFinite(v) ? undefined : `${v} at ${maskedPath(w.path)}: NaN and Infinity cannot be stored (with stringify: true, JSON writes null)`;
+    case 'bigint':
+      w.bytes += 8;
+      return v >= INT64_MIN && v <= INT64_MAX ? undefined : `a BigInt outside the 64-bit range at ${maskedPath(w.path)} (BSON would store another number)`;
+    case 'boolean':
+      w.bytes += 1;
+      return undefined;
+    case 'object':
+      break;
+    default:
+      return undefined; // functions and symbols are left out by the encoder, undefined becomes null
+  }
+  if (v === null) return undefined;
+  if (v instanceof Date) {
+    w.bytes += 8;
+    return undefined;
+  }
+  if (v instanceof Uint8Array) {
+    w.bytes += v.byteLength + 5;
+    return undefined;
+  }
+  // What the encoder sizes itself: a RegExp, an ArrayBuffer, what a toBSON() of the app's answers (not called here).
+  if (v instanceof RegExp || v instanceof ArrayBuffer || typeof (v as { toBSON?: unknown }).toBSON === 'function') {
+    w.uncounted = true;
+    return undefined;
+  }
+  const bsonType = (v as { _bsontype?: unknown })._bsontype;
+  if (typeof bsonType === 'string') {
+    if (UNSTORABLE_BSON.has(bsonType)) return `a BSON ${bsonType} at ${maskedPath(w.path)} (FerretDB cannot store one)`;
+    const size = BSON_SIZES[bsonType];
+    if (size === undefined) w.uncounted = true;
+    else w.bytes += size;
+    const n = bsonType === 'Double' ? (v as { value?: unknown }).value : undefined;
+    return typeof n === 'number' && !Number.isFinite(n) ? `${n} at ${maskedPath(w.path)}: NaN and Infinity cannot be stored` : undefined;
+  }
+  if (w.ancestors.has(v)) return `a cycle at ${maskedPath(w.path)}`;
+  if (depth > MAX_DEPTH) return `it nests more than ${MAX_DEPTH} levels deep (MongoDB stores at most 100)`;
+  const isArray = Array.isArray(v);
+  if (isArray && inArray) return `an array directly inside an array at ${maskedPath(w.path)} (FerretDB cannot store one)`;
+  w.ancestors.add(v);
+  w.bytes += 5;
+  let found: string | undefined;
+  if (isArray) {
+    for (let i = 0; i < v.length && !found; i++) {
+      w.bytes += 9; // type byte, the index as a name (7 digits at most), its NUL
+      w.path.push(i);
+      found = walk(w, v[i], depth + 1, true);
+      w.path.pop();
     }
-    if (v === null || v instanceof Date || v instanceof RegExp || v instanceof Uint8Array || v instanceof ArrayBuffer) return undefined;
-    const bsonType = (v as { _bsontype?: unknown })._bsontype;
-    if (typeof bsonType === 'string') {
-      if (UNSTORABLE_BSON.has(bsonType)) return `a BSON ${bsonType} at ${maskedPath(path)} (FerretDB cannot store one)`;
-      const n = bsonType === 'Double' ? (v as { value?: unknown }).value : undefined;
-      return typeof n === 'number' && !Number.isFinite(n) ? `${n} at ${maskedPath(path)}: NaN and Infinity cannot be stored` : undefined;
+  } else if (v instanceof Map) {
+    let i = 0;
+    for (const [k, item] of v) {
+      found = entry(w, k, item, i++, depth);
+      if (found) break;
     }
-    if (ancestors.has(v)) return `a cycle at ${maskedPath(path)}`;
-    if (depth > MAX_DEPTH) return `it nests more than ${MAX_DEPTH} levels deep (MongoDB stores at most 100)`;
-    const isArray = Array.isArray(v);
-    if (isArray && inArray) return `an array directly inside an array at ${maskedPath(path)} (FerretDB cannot store one)`;
-    ancestors.add(v);
-    let found: string | undefined;
-    const entry = (k: unknown, item: unknown, i: number) => {
-      path.push(keySegment(i));
-      const bad = typeof k === 'string' ? keyProblem(k) : undefined;
-      found = bad ? `${bad} at ${maskedPath(path)}` : walk(item, depth + 1, false);
-      path.pop();
-    };
-    if (isArray) {
-      for (let i = 0; i < v.length && !found; i++) {
-        path.push(i);
-        found = walk(v[i], depth + 1, true);
-        path.pop();
-      }
-    } else if (v instanceof Map) {
-      let i = 0;
-      for (const [k, item] of v) {
-        entry(k, item, i++);
-        if (found) break;
-      }
-    } else {
-      const keys = Object.keys(v);
-      for (let i = 0; i < keys.length && !found; i++) entry(keys[i], (v as Record<string, unknown>)[keys[i]], i);
-    }
-    ancestors.delete(v);
-    return found;
-  };
-  return walk(payload, 1, false);
+  } else {
+    const keys = Object.keys(v);
+    for (let i = 0; i < keys.length && !found; i++) found = entry(w, keys[i], (v as Record<string, unknown>)[keys[i]], i, depth);
+  }
+  w.ancestors.delete(v);
+  return found;
+}
+
+function entry(w: Walk, k: unknown, item: unknown, i: number, depth: number): string | undefined {
+  w.path.push(~i);
+  let found: string | undefined;
+  if (typeof k === 'string') {
+    w.bytes += 3 * k.length + 2;
+    const bad = keyProblem(k);
+    if (bad) found = `${bad} at ${maskedPath(w.path)}`;
+  } else {
+    w.uncounted = true;
+  }
+  found ??= walk(w, item, depth + 1, false);
+  w.path.pop();
+  return found;
 }
 
 /**
@@ -115,13 +169,14 @@ export function jsonProblem(value: unknown): string | undefined {
     if (typeof v === 'bigint') return `a BigInt at ${maskedPath(path)} (JSON has none)`;
     if (!v || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function') return undefined;
     if (ancestors.has(v)) return `a cycle at ${maskedPath(path)}`;
-    if (path.length > 10_000) return undefined; // no stack overflow while explaining one
+    if (path.length > 2_000) return undefined; // explaining a failure must not overflow the stack itself
     ancestors.add(v);
     let found: string | undefined;
-    const keys = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
-    for (let i = 0; i < keys.length && !found; i++) {
-      path.push(typeof keys[i] === 'number' ? keys[i] : keySegment(i));
-      found = walk((v as Record<string | number, unknown>)[keys[i]]);
+    const keys = Array.isArray(v) ? undefined : Object.keys(v);
+    const n = keys ? keys.length : (v as unknown[]).length;
+    for (let i = 0; i < n && !found; i++) {
+      path.push(keys ? ~i : i);
+      found = walk((v as Record<string | number, unknown>)[keys ? keys[i] : i]);
       path.pop();
     }
     ancestors.delete(v);
@@ -130,7 +185,7 @@ export function jsonProblem(value: unknown): string | undefined {
   return walk(value);
 }
 
-/** Why the stored value (a string, or a document bsonProblem passed) makes a document over 16 MB, or undefined. */
+/** Why the stored value (a string, or a document without cycles) makes a document over 16 MB, or undefined. */
 export function sizeProblem(stored: unknown, id: string): string | undefined {
   if (typeof stored !== 'string' && (!stored || typeof stored !== 'object')) return undefined; // an app's cipher adapter's odd answer: the driver's to judge
   const bytes = typeof stored === 'string' ? Buffer.byteLength(stored, 'utf8') + 5 : BSON.calculateObjectSize(stored as BSON.Document);

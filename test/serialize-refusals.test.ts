@@ -12,6 +12,7 @@ import { BSON } from 'mongodb';
 import { MongoStoreError, type MongoStore } from '../src';
 import { openTestDb, type TestDb } from './helpers';
 import { unhandled, sessionOf, quietStore, startApp, get, pool } from './fixtures/reliability/kit';
+import { walkDocument } from '../src/storable';
 
 let t: TestDb;
 test.before(async () => void (t = await openTestDb(__filename, { monitorCommands: true })));
@@ -164,6 +165,33 @@ test('what JSON cannot encode (a cycle, a BigInt) is named with its keys masked,
       assertNothingOfTheSession(err, `${kind} ${label}`);
     }
     await store.close();
+  }
+});
+
+test("the walk's size bound is never below the encoder's count (it skips the encoder's count below 16 MB)", () => {
+  let seed = 20_261_202;
+  const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+  const text = () => Array.from({ length: Math.floor(rand() * 12) }, () => pick(['a', '€', '😀', '\ud800', 'ß', '字', ' '])).join('');
+  const leaf = (): unknown =>
+    pick<() => unknown>([
+      () => text(), () => Math.floor(rand() * 1e6), () => rand() * 1e9, () => 2 ** 40, () => rand() < 0.5, () => null, () => undefined,
+      () => new Date(), () => Buffer.from(text()), () => new BSON.ObjectId(), () => BSON.Long.fromNumber(7), () => new BSON.Int32(3),
+      () => new BSON.Double(1.5), () => new BSON.Timestamp({ t: 1, i: 2 }), () => () => 1, () => 10n,
+    ])();
+  const value = (depth: number, inArray: boolean): unknown => {
+    const r = rand();
+    if (depth > 4 || r < 0.5) return leaf();
+    if (r < 0.75 && !inArray) return Array.from({ length: Math.floor(rand() * (rand() < 0.1 ? 2000 : 6)) }, () => value(depth + 1, true));
+    return Object.fromEntries(Array.from({ length: Math.floor(rand() * 6) }, () => [text(), value(depth + 1, false)]));
+  };
+  for (let i = 0; i < 500; i++) {
+    const doc = Object.fromEntries(Array.from({ length: 1 + Math.floor(rand() * 8) }, () => [text(), value(1, false)]));
+    const w = walkDocument(doc);
+    assert.is(w.problem, undefined, `document ${i}: ${w.problem}`);
+    assert.not.ok(w.uncounted, `document ${i} has a value the walk does not count`);
+    const exact = BSON.calculateObjectSize(doc);
+    assert.ok(w.bytes >= exact, `document ${i}: bound ${w.bytes} < ${exact} bytes`);
   }
 });
 
