@@ -26,8 +26,18 @@ export interface ConnectionOptions {
 /** What a client offers us, whichever copy of the driver it comes from. */
 type AnyClient = Pick<MongoClient, 'db' | 'on' | 'off' | 'connect' | 'close'> & { options?: { hosts?: unknown[] } };
 
-/** The stores' topology listeners of each client, behind one listener on the client (see watch()). */
-const WATCHERS = new WeakMap<object, { set: Set<(e: TopologyDescriptionChangedEvent) => void>; listener: (e: TopologyDescriptionChangedEvent) => void }>();
+/** What a store hears of its client's monitoring: topology changes, and each server check's outcome. */
+interface Watcher {
+  topology(e: TopologyDescriptionChangedEvent): void;
+  heartbeat(address: string, failed: boolean): void;
+}
+const CLIENT_EVENTS = {
+  topologyDescriptionChanged: (w: Watcher, e: TopologyDescriptionChangedEvent) => w.topology(e),
+  serverHeartbeatSucceeded: (w: Watcher, e: { connectionId: string }) => w.heartbeat(e.connectionId, false),
+  serverHeartbeatFailed: (w: Watcher, e: { connectionId: string }) => w.heartbeat(e.connectionId, true),
+} as const;
+/** The stores' watchers of each client, behind one listener per event on the client (see watch()). */
+const WATCHERS = new WeakMap<object, { set: Set<Watcher>; listeners: Record<string, (e: never) => void> }>();
 
 export class Connection extends EventEmitter {
   /** true when the store opened the client (url) and so must close it */
@@ -46,12 +56,25 @@ export class Connection extends EventEmitter {
   private closed = false;
   /** listeners to remove and waits to end at close(), so nothing stays attached to the app's objects */
   private readonly cleanups = new Set<() => void>();
-  private readonly onTopology = (e: TopologyDescriptionChangedEvent) => {
-    const d = e.newDescription;
-    if (d.hasDataBearingServers) return this.track(true);
-    // A topology that has not finished its first check has only Unknown servers without an error: that is "not known
-    // yet", not "lost" (else every store would emit disconnect + connect at start). A failed check sets `error`.
-    if ([...d.servers.values()].some((s) => s.error)) this.track(false);
+  /** the servers whose last monitoring check failed */
+  private readonly failing = new Set<string>();
+  private topology?: TopologyDescriptionChangedEvent['newDescription'];
+  private readonly watcher: Watcher = {
+    topology: (e) => {
+      const d = (this.topology = e.newDescription);
+      if (d.hasDataBearingServers) return this.track(true);
+      // A topology that has not finished its first check has only Unknown servers without an error: that is "not
+      // known yet", not "lost" (else every store would emit disconnect + connect at start). A failed check sets
+      // `error`. So does one operation whose connection the server closed (FerretDB does on a value it cannot
+      // store); the driver then checks the server at once, and only a failed check is a loss: one failed operation
+      // must not make express-session serve every other request without a session until `connect`.
+      if ([...d.servers.values()].some((s) => s.error && this.failing.has(s.address))) this.track(false);
+    },
+    heartbeat: (address, failed) => {
+      if (!failed) return void this.failing.delete(address);
+      this.failing.add(address);
+      if (this.topology && !this.topology.hasDataBearingServers) this.track(false);
+    },
   };
 
   constructor(
@@ -238,24 +261,27 @@ export class Connection extends EventEmitter {
     // MaxListenersExceededWarning.
     let watchers = WATCHERS.get(client);
     if (!watchers) {
-      const set = new Set<(e: TopologyDescriptionChangedEvent) => void>();
-      const listener = (e: TopologyDescriptionChangedEvent) => {
-        for (const w of set) w(e);
-      };
-      watchers = { set, listener };
+      const set = new Set<Watcher>();
+      const listeners: Record<string, (e: never) => void> = {};
+      for (const [event, deliver] of Object.entries(CLIENT_EVENTS)) {
+        listeners[event] = (e: never) => {
+          for (const w of set) deliver(w, e);
+        };
+        client.on(event as 'topologyDescriptionChanged', listeners[event]);
+      }
+      watchers = { set, listeners };
       WATCHERS.set(client, watchers);
-      client.on('topologyDescriptionChanged', listener);
     }
-    watchers.set.add(this.onTopology);
+    watchers.set.add(this.watcher);
   }
 
   private unwatch() {
     const client = this.client;
     const watchers = client && WATCHERS.get(client);
     if (!client || !watchers) return;
-    watchers.set.delete(this.onTopology);
+    watchers.set.delete(this.watcher);
     if (watchers.set.size === 0 && typeof client.off === 'function') {
-      client.off('topologyDescriptionChanged', watchers.listener);
+      for (const [event, listener] of Object.entries(watchers.listeners)) client.off(event as 'topologyDescriptionChanged', listener);
       WATCHERS.delete(client);
     }
   }

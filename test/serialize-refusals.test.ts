@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { inspect } from 'node:util';
 import { BSON } from 'mongodb';
 import { MongoStoreError, type MongoStore } from '../src';
-import { openTestDb, type TestDb } from './helpers';
+import { openTestDb, isFerret, type TestDb } from './helpers';
 import { unhandled, sessionOf, quietStore, startApp, get, pool } from './fixtures/reliability/kit';
 import { walkDocument } from '../src/storable';
 
@@ -193,6 +193,25 @@ test("the walk's size bound is never below the encoder's count (it skips the enc
     const exact = BSON.calculateObjectSize(doc);
     assert.ok(w.bytes >= exact, `document ${i}: bound ${w.bytes} < ${exact} bytes`);
   }
+});
+
+test("a connection the server closes under one operation (not the server lost) is no 'disconnect'", async () => {
+  // The store shares the client with code of the app's that sends FerretDB what it drops the connection for.
+  const store = quietStore(t, { collectionName: 'shared-client' });
+  const events: string[] = [];
+  store.on('disconnect', () => events.push('disconnect'));
+  store.on('connect', () => events.push('connect'));
+  await store.set('before', sessionOf({ v: 1 }));
+  for (let i = 0; i < 3; i++) {
+    const sent = await t.db.collection('not-sessions').insertOne({ n: NaN }).then(() => 'stored', (e) => e.name);
+    // FerretDB closes the connection (the pool is cleared, the server marked Unknown until the driver's next check);
+    // mongod stores NaN, and this test then shows only that nothing else happens.
+    assert.is(sent, isFerret ? 'MongoNetworkError' : 'stored');
+    await store.set(`after-${i}`, sessionOf({ v: i }));
+    assert.is(((await store.get(`after-${i}`)) as { v?: number }).v, i);
+  }
+  assert.equal(events, [], `the store emitted ${events.join(', ')}`);
+  await store.close();
 });
 
 test("one user's session with NaN does not cost the other users their sessions (no 'disconnect')", async () => {
