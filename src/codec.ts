@@ -6,6 +6,7 @@
 import type { NormalizedOptions } from './options';
 import { MongoStoreError, SessionCorruptError } from './errors';
 import { createCipher } from './ciphers';
+import { bsonProblem, jsonProblem, sizeProblem } from './storable';
 
 /** Without a cipher both directions are synchronous: a read without crypto adds no promise to the request. */
 export interface Codec<S> {
@@ -38,7 +39,32 @@ function parseDecrypted(plaintext: string): unknown {
   }
 }
 
-const serializeError = (e: unknown) => new MongoStoreError(`the session cannot be serialized: ${(e as Error)?.message ?? e}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+const refused = (why: string) => new MongoStoreError(`the session cannot be serialized: ${why}`, 'ERR_CONNECT_MONGO_SERIALIZE');
+
+/**
+ * JSON.stringify (ours, or a cipher's) or a cipher failed on `value`: what in it made it fail, its keys masked; else
+ * code of the app's threw (a toJSON, a cryptoAdapter), and its error is the cause. V8's message for a cycle is never
+ * passed on: it quotes the keys.
+ */
+function serializeError(e: unknown, value: unknown, step: string): MongoStoreError {
+  const why = jsonProblem(value);
+  if (why) return refused(why);
+  if (e instanceof TypeError && /circular/i.test(e.message)) return refused('it contains a cycle');
+  return new MongoStoreError(`the session cannot be serialized: ${step} threw ${(e as Error)?.name ?? typeof e}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+}
+
+/**
+ * set()'s first check, before anything waits or is sent: a session is an object (express-session's req.session).
+ * connect-mongo 6 stores null, a string or an array, and hands a string or array back to express-session, which fails
+ * on it in every request (express-session's MemoryStore fails reading a null too); here the set fails. With
+ * serialize/unserialize of the app's own, what a session is stays the app's business (connect-mongo 6). The value is
+ * never quoted: it is session data.
+ */
+export function sessionRefusal(session: unknown, opts: { serialize?: unknown; unserialize?: unknown }): Promise<never> | undefined {
+  if (opts.serialize || opts.unserialize || (session !== null && typeof session === 'object' && !Array.isArray(session))) return undefined;
+  const found = session === null ? 'null' : Array.isArray(session) ? 'an array' : session === undefined ? 'nothing' : `a ${typeof session}`;
+  return Promise.reject(new MongoStoreError(`MongoStore.set(): a session must be an object (express-session's req.session), got ${found}`, 'ERR_CONNECT_MONGO_SERIALIZE'));
+}
 
 export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'unserialize' | 'stringify' | 'crypto'>): Codec<S> {
   const cipher = opts.crypto && createCipher(opts.crypto);
@@ -55,17 +81,26 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
         payload = serialize(session);
       } catch (e) {
         // The app's own serialize() failing is the app's error, passed on as it is (as connect-mongo 6 does).
-        throw opts.serialize ? e : serializeError(e);
+        throw opts.serialize ? e : serializeError(e, session, 'JSON.stringify');
       }
       if (typeof payload !== 'string' && (typeof payload !== 'object' || payload === null)) {
-        throw new MongoStoreError('the session cannot be serialized: serialize() must return a string or an object', 'ERR_CONNECT_MONGO_SERIALIZE');
+        throw refused('serialize() must return a string or an object');
       }
-      if (!cipher) return payload as string | Record<string, unknown>;
+      if (!cipher) {
+        // A document goes to the server as it is: refused here what a server would refuse, or drop the connection for.
+        const why = typeof payload === 'object' ? bsonProblem(payload, id) : sizeProblem(payload, id);
+        if (why) throw refused(why);
+        return payload as string | Record<string, unknown>;
+      }
+      let stored: string;
       try {
-        return await cipher.encrypt(payload, id);
+        stored = await cipher.encrypt(payload, id);
       } catch (e) {
-        throw e instanceof MongoStoreError ? e : serializeError(e);
+        throw e instanceof MongoStoreError ? e : serializeError(e, payload, 'encrypting it');
       }
+      const tooBig = sizeProblem(stored, id);
+      if (tooBig) throw refused(tooBig);
+      return stored;
     },
 
     decode(stored, id) {

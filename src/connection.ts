@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { MongoClient, type Collection, type Db, type ReadPreferenceMode, type TopologyDescriptionChangedEvent } from 'mongodb';
 import type { SessionDocument } from '../generated';
+import { unwatchClient, watchClient, type Watcher } from './client-watch';
 import type { ConnectionSpec, MongooseConnectionLike } from './options';
 import { MongoStoreError, hideFromInspection, maskUrl, urlSecrets } from './errors';
 import { permanentReason } from './driver-errors';
@@ -26,9 +27,6 @@ export interface ConnectionOptions {
 
 /** What a client offers us, whichever copy of the driver it comes from. */
 type AnyClient = Pick<MongoClient, 'db' | 'on' | 'off' | 'connect' | 'close'> & { options?: { hosts?: unknown[] } };
-
-/** The stores' topology listeners of each client, behind one listener on the client (see watch()). */
-const WATCHERS = new WeakMap<object, { set: Set<(e: TopologyDescriptionChangedEvent) => void>; listener: (e: TopologyDescriptionChangedEvent) => void }>();
 
 export class Connection extends EventEmitter {
   /** true when the store opened the client (url) and so must close it */
@@ -52,12 +50,25 @@ export class Connection extends EventEmitter {
   private pinging = false;
   /** listeners to remove and waits to end at close(), so nothing stays attached to the app's objects */
   private readonly cleanups = new Set<() => void>();
-  private readonly onTopology = (e: TopologyDescriptionChangedEvent) => {
-    const d = e.newDescription;
-    if (d.hasDataBearingServers) return this.track(true);
-    // A topology that has not finished its first check has only Unknown servers without an error: that is "not known
-    // yet", not "lost" (else every store would emit disconnect + connect at start). A failed check sets `error`.
-    if ([...d.servers.values()].some((s) => s.error)) this.track(false);
+  /** the servers whose last monitoring check failed */
+  private readonly failing = new Set<string>();
+  private topology?: TopologyDescriptionChangedEvent['newDescription'];
+  private readonly watcher: Watcher = {
+    topology: (e) => {
+      const d = (this.topology = e.newDescription);
+      if (d.hasDataBearingServers) return this.track(true);
+      // A topology that has not finished its first check has only Unknown servers without an error: that is "not
+      // known yet", not "lost" (else every store would emit disconnect + connect at start). A failed check sets
+      // `error`. So does one operation whose connection the server closed (FerretDB does on a value it cannot
+      // store); the driver then checks the server at once, and only a failed check is a loss: one failed operation
+      // must not make express-session serve every other request without a session until `connect`.
+      if ([...d.servers.values()].some((s) => s.error && this.failing.has(s.address))) this.track(false);
+    },
+    heartbeat: (address, failed) => {
+      if (!failed) return void this.failing.delete(address);
+      this.failing.add(address);
+      if (this.topology && !this.topology.hasDataBearingServers) this.track(false);
+    },
   };
 
   constructor(
@@ -277,30 +288,11 @@ export class Connection extends EventEmitter {
     if (Array.isArray(hosts) && hosts.length) this.serverKey = hosts.map(String).sort().join(',');
     // A client-like object without events (a wrapper, a test double) still works; it just gives no connect/disconnect.
     if (typeof client.on !== 'function') return;
-    // One listener per client, shared by all its stores: 11 stores on one client would otherwise trip Node's
-    // MaxListenersExceededWarning.
-    let watchers = WATCHERS.get(client);
-    if (!watchers) {
-      const set = new Set<(e: TopologyDescriptionChangedEvent) => void>();
-      const listener = (e: TopologyDescriptionChangedEvent) => {
-        for (const w of set) w(e);
-      };
-      watchers = { set, listener };
-      WATCHERS.set(client, watchers);
-      client.on('topologyDescriptionChanged', listener);
-    }
-    watchers.set.add(this.onTopology);
+    watchClient(client, this.watcher);
   }
 
   private unwatch() {
-    const client = this.client;
-    const watchers = client && WATCHERS.get(client);
-    if (!client || !watchers) return;
-    watchers.set.delete(this.onTopology);
-    if (watchers.set.size === 0 && typeof client.off === 'function') {
-      client.off('topologyDescriptionChanged', watchers.listener);
-      WATCHERS.delete(client);
-    }
+    if (this.client) unwatchClient(this.client, this.watcher);
   }
 
   private track(available: boolean) {

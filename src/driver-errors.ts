@@ -105,8 +105,10 @@ export function readableError(e: unknown, name: string, closing = false): unknow
   }
   // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the command
   // (nothing is sent): the same error as a session JSON cannot encode.
-  if (name === 'set' && BSON.BSONError.isBSONError(e)) {
-    return new MongoStoreError(`the session cannot be serialized: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_SERIALIZE', { cause: e });
+  // Neither the encoder's message nor the server's is passed on (nor kept as the cause): both can quote the session's
+  // keys. A server's BadValue (2) on a set is FerretDB's "invalid value/key" for a session it cannot store.
+  if (name === 'set' && (BSON.BSONError.isBSONError(e) || (isServerError(e) && codeOf(e) === 2))) {
+    return new MongoStoreError(`the session cannot be serialized: ${BSON.BSONError.isBSONError(e) ? 'the BSON encoder refused it' : 'the server refused a value or key of it (code 2)'}`, 'ERR_CONNECT_MONGO_SERIALIZE');
   }
   // A session over BSON's 16 MB makes the encoder write past its buffer: Node's RangeError, nothing sent.
   if (name === 'set' && (e as { code?: unknown })?.code === 'ERR_OUT_OF_RANGE') {

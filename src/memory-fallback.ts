@@ -11,6 +11,7 @@ import { answer, type Callback, type SessionEntry } from './callback';
 import { checkSid } from './session-doc';
 import { normalizeOptions, type MongoStoreOptions } from './options';
 import { MongoStoreError } from './errors';
+import { sessionRefusal } from './codec';
 
 let warned = false;
 
@@ -75,6 +76,8 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
   override set(sid: string, session: S): Promise<void>;
   override set(sid: string, session: S, callback: Callback<void>): void;
   override set(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    const refused = sessionRefusal(session, this.options); // as MongoStore: MemoryStore fails reading a null back
+    if (refused) return answer(refused, callback);
     return answer(
       this.run('set', async () => {
         const id = this.storageId(sid);
@@ -92,7 +95,10 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
   override touch(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
     return answer(
       this.run('touch', async () => {
-        await viaCallback((cb) => this.memory.touch(this.storageId(sid), session, () => cb(null)));
+        const id = this.storageId(sid);
+        // MemoryStore.touch answers alike whether the session exists; MongoStore emits 'touch' only when it did.
+        if ((await viaCallback<SessionData | null>((cb) => this.memory.get(id, cb))) == null) return;
+        await viaCallback((cb) => this.memory.touch(id, session, () => cb(null)));
         this.emit('touch', sid, session);
       }),
       callback,
@@ -136,8 +142,13 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
     return answer(this.run('clear', () => viaCallback<void>((cb) => this.memory.clear(cb)).then(() => undefined)), callback);
   }
 
-  override async ids(): Promise<string[]> {
-    return this.run('ids', async () => Object.keys((await viaCallback<Record<string, SessionData>>((cb) => this.memory.all(cb as never))) ?? {}));
+  override ids(): Promise<string[]>;
+  override ids(callback: Callback<string[]>): void;
+  override ids(callback?: Callback<string[]>): Promise<string[]> | void {
+    return answer(
+      this.run('ids', async () => Object.keys((await viaCallback<Record<string, SessionData>>((cb) => this.memory.all(cb as never))) ?? {})),
+      callback,
+    );
   }
 
   override async *entries(): AsyncGenerator<SessionEntry<S>> {

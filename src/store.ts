@@ -10,7 +10,7 @@ import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from
 import { MongoStoreError, SessionCorruptError, hideFromInspection } from './errors';
 import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
-import { createCodec, type Codec } from './codec';
+import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
 import { destroyUpdate, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
@@ -152,6 +152,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   set(sid: string, session: S): Promise<void>;
   set(sid: string, session: S, callback: Callback<void>): void;
   set(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+    const refused = sessionRefusal(session, this.options);
+    if (refused) return answer(refused, callback);
     const deadline = this.deadline();
     return answer(
       this.run('set', async (col) => {
@@ -263,11 +265,16 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** The stored ids of the live sessions (not available with hashIds: only hashes are stored). */
-  async ids(): Promise<string[]> {
+  ids(): Promise<string[]>;
+  ids(callback: Callback<string[]>): void;
+  ids(callback?: Callback<string[]>): Promise<string[]> | void {
     if (this.options.hashIdsSecret) {
-      throw new MongoStoreError('ids() cannot return session ids when hashIds is on: only their HMACs are stored', 'ERR_CONNECT_MONGO_UNSUPPORTED');
+      return answer(Promise.reject(new MongoStoreError('ids() cannot return session ids when hashIds is on: only their HMACs are stored', 'ERR_CONNECT_MONGO_UNSUPPORTED')), callback);
     }
-    return this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    return answer(
+      this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id)),
+      callback,
+    );
   }
 
   /**
