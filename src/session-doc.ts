@@ -90,7 +90,7 @@ export function touchUpdate(expires: Date, now: Date, opts: DocOptions): UpdateF
  * Synchronous unless a cipher or the app's unserialize answers a promise (no promise per read without crypto).
  */
 export function readLive<S>(doc: SessionDocument, codec: Codec<S>, opts: DocOptions): S | null | PromiseLike<S> {
-  if (doc.session === null) return null; // a destroyed session's marker (write-order.ts)
+  if (doc.session === null && typeof doc.stamp === 'number') return null; // a destroyed session's marker (write-order.ts)
   if (!validateSessionDocument(doc)) {
     const e = validateSessionDocument.errors?.[0];
     throw new SessionCorruptError(`the stored document is malformed: ${e?.instancePath || '/'} ${e?.message}`);

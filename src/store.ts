@@ -404,7 +404,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** When a call made now times out (run() tells its caller then). */
-  private deadline = () => performance.now() + this.options.operationTimeoutMS;
+  private deadline(): number {
+    return performance.now() + this.options.operationTimeoutMS;
+  }
 
   /** One command's driver options (bounds.ts): the call's time left as timeoutMS; a write's write concern. */
   private driverOptions(name: string, deadline: number, write = false) {

@@ -8,9 +8,10 @@
  * it meets. A destroy leaves a marker (session: null, its stamp) that the expiry removes minutes later, so that a late
  * save cannot bring a destroyed session back.
  *
- * Between instances the order follows their clocks: a late write of one instance loses to a later write of another
- * when their clocks agree to within the time between the two (operationTimeoutMS at least). A write that is still
- * live when it meets a newer stamp adopts that time and lands: no acknowledged write is ever lost to clock skew.
+ * A write that meets a newer stamp while its caller still waits is superseded (as if it had landed just before) when
+ * that stamp is not ahead of our clock; one ahead of our clock (another instance's clock is ahead) is adopted and the
+ * write lands after it. Between instances the order follows their clocks: a late write of one instance loses to a
+ * later write of another when their clocks agree to within the time between the two (operationTimeoutMS at least).
  */
 import type { Collection, UpdateFilter } from 'mongodb';
 import type { SessionDocument } from '../generated';
@@ -55,10 +56,9 @@ export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: numb
 /**
  * Sends a stamped upsert of `id`; `update(stamp)` builds it; answers whether it inserted. An E11000 means the stored
  * document is newer (a concurrent write landed first, or a clock ahead of ours stamped it) or that a concurrent upsert
- * inserted first (FerretDB and older servers do not retry that themselves). Either way this write is still live (its
- * caller waits): it takes a stamp past the stored one and is sent again, to land after it, as concurrent writes do
- * on mongod. `options()` gives each command's driver options (the time left; it throws once none is left, so nothing
- * is sent again for a caller that was told it timed out).
+ * inserted first (FerretDB and older servers do not retry that themselves): the stored stamp tells which.
+ * `options()` gives each command's driver options (the time left; it throws once none is left, so nothing is sent
+ * again for a caller that was told it timed out).
  */
 export async function stampedUpsert(
   col: Collection<SessionDocument>,
@@ -80,7 +80,15 @@ export async function stampedUpsert(
         await col.updateOne({ _id: id }, update(nextStamp()), options());
         return { created: false };
       }
-      if (typeof stored === 'number' && stored > last) last = stored;
+      if (typeof stored !== 'number' || !(stored > stamp)) {
+        stamp = nextStamp(); // no newer write: a concurrent upsert inserted first; update it
+        continue;
+      }
+      // A newer write landed while ours was on its way. Called after ours by our clock: ours is older, superseded
+      // (done: it is as if it had landed just before). Ahead of our clock (another instance's clock is ahead): take
+      // its time and land, so that no write is lost to clock skew.
+      if (stored > last) last = stored;
+      if (stored <= wallClock()) return { created: false };
       stamp = nextStamp();
     }
   }
