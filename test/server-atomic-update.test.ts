@@ -12,6 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MongoClient, type Collection, type Document } from 'mongodb';
 import { openTestDb, serverUri, TEST_POOL_SIZE, type TestDb } from './helpers';
+import { prng } from '../scripts/bench/stats'; // mulberry32: the shapes and orders replay from the seed
 
 const SEED = Number(process.env.ATOMIC_SEED ?? 20261202);
 const PAIRS = 300;
@@ -19,17 +20,6 @@ const PAIRS = 300;
 const IN_FLIGHT = 8;
 const PAD = 'x'.repeat(50_000); // a larger document takes longer to read and write back: a wider window to race in
 
-/** mulberry32: a small seeded PRNG, so the shapes and orders replay from the seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Doc = { _id: string } & Document;
 type Coll = Collection<Doc>;

@@ -10,6 +10,7 @@ import { MongoStore } from '../src';
 import { openTestDb, type TestDb } from './helpers';
 import { startProxy, type Proxy } from './fixtures/proxy';
 import { unhandled, sessionOf } from './fixtures/reliability/kit';
+import { prng } from '../scripts/bench/stats';
 
 // long enough for a write on a fresh connection on a busy 2-core machine (FerretDB/PostgreSQL), short for the held ones
 const TIMEOUT_MS = 1000;
@@ -160,15 +161,6 @@ test('a live write meeting a newer stamp (another instance with a clock a minute
   assert.is(await store.get('s'), null);
 });
 
-/** mulberry32: a small seeded generator, so that a failing schedule replays from its printed seed */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.WRITE_ORDER_SEED ?? 20261202);
 const ROUNDS = Number(process.env.WRITE_ORDER_ROUNDS ?? 6);
@@ -179,7 +171,7 @@ test(`seeded schedules of sets and destroys on two instances, some held on the w
   let outcomes = { acked: 0, failed: 0 };
   for (let round = 0; round < ROUNDS; round++) {
     const seed = SEED + round;
-    const rnd = random(seed);
+    const rnd = prng(seed); // mulberry32: a failing schedule replays from its printed seed
     const sid = `sched-${seed}`;
     const log: string[] = [];
     /** each op: what it writes (a tag, or null for destroy), and whether its caller was told it succeeded */
