@@ -341,6 +341,26 @@ test("nothing is held once the calls are answered: the queues hold only the curr
   assert.equal(size(), { reads: 0, touches: 0, queued: 0 });
 });
 
+test("across stores: a touch after another store's acknowledged destroy is not answered by an earlier touch (no touch event)", async () => {
+  const other = MongoStore.create({ client: t.client, dbName: t.dbName });
+  other.on("warning", () => {});
+  try {
+    await store.set("xs", sessionOf({ v: 1 }));
+    let events = 0;
+    const onTouch = () => events++;
+    store.on("touch", onTouch);
+    await store.touch("xs", sessionOf({ v: 1 }));
+    assert.is(events, 1);
+    await other.destroy("xs");
+    await store.touch("xs", sessionOf({ v: 1 })); // within a second of the first, the same expiry
+    store.off("touch", onTouch);
+    assert.is(events, 1, "no touch event for the session the other store destroyed");
+    assert.is(await store.get("xs"), null);
+  } finally {
+    await other.close();
+  }
+});
+
 test("no unhandled rejection", () => {
   assert.equal(unhandled, []);
 });
