@@ -32,4 +32,8 @@ export interface SessionDocument {
    * The order of the last set or destroy (ms since the epoch, a hybrid clock): an older write never lands over it. A destroy leaves a marker: session null, its stamp, and an expires minutes later.
    */
   stamp?: number;
+  /**
+   * Which process gave the stamp (a random name per process): a write that meets a newer stamp of its own process is superseded; one of another instance is ordered after it.
+   */
+  stampedBy?: string;
 }

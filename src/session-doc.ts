@@ -61,8 +61,8 @@ export function withoutLastModified<S>(session: S, opts: DocOptions): S {
 }
 
 /** A set's update: the encoded session and its expiry, the bookkeeping fields the options ask for. */
-export function setUpdate(encoded: SessionDocument['session'], expires: Date, now: Date, opts: DocOptions, stamp: number): UpdateFilter<SessionDocument> {
-  const fields: Partial<SessionDocument> = { session: encoded, expires, stamp };
+export function setUpdate(encoded: SessionDocument['session'], expires: Date, now: Date, opts: DocOptions, stamp: number, stampedBy: string): UpdateFilter<SessionDocument> {
+  const fields: Partial<SessionDocument> = { session: encoded, expires, stamp, stampedBy };
   if (opts.touchAfterMs > 0) fields.lastModified = now;
   if (opts.timestamps) fields.updatedAt = now;
   const update: UpdateFilter<SessionDocument> = { $set: fields };

@@ -12,7 +12,7 @@ import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
-import { destroyUpdate, stampedUpsert } from './write-order';
+import { STAMPED_BY, destroyUpdate, nextStamp, stampedUpsert, writtenBefore } from './write-order';
 import { SharedWork } from './shared';
 import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError } from './bounds';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
@@ -162,7 +162,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const encoded = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
-        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp), () => this.driverOptions('set', deadline, true));
+        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp, STAMPED_BY), () => this.driverOptions('set', deadline, true));
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
@@ -225,15 +225,16 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   override all(): Promise<S[]>;
   override all(callback: Callback<S[]>): void;
   override all(callback?: Callback<S[]>): Promise<S[]> | void {
-    // One operation: the whole read, the wait for the connection included, within operationTimeoutMS.
-    const deadline = performance.now() + this.options.operationTimeoutMS;
+    // Bounded as entries() is: the wait for the connection, and each batch, within operationTimeoutMS (a whole read
+    // of a big collection may take longer; a server that stops answering fails it within the bound).
     return answer(
-      this.run('all', async (col) => {
+      (async () => {
+        const col = await this.run('all', async (c) => c);
         const out: S[] = [];
-        for await (const e of this.live('all', col, () => deadline - performance.now())) out.push(e.session);
+        for await (const e of this.live('all', col, () => this.options.operationTimeoutMS)) out.push(e.session);
         this.emit('all', out);
         return out;
-      }),
+      })(),
       callback,
     );
   }
@@ -242,8 +243,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   override length(): Promise<number>;
   override length(callback: Callback<number>): void;
   override length(callback?: Callback<number>): Promise<number> | void {
+    const deadline = this.deadline();
     return answer(
-      this.run('length', (col) => col.countDocuments(liveFilter())),
+      this.run('length', (col) => col.countDocuments(liveFilter(), this.driverOptions('length', deadline))),
       callback,
     );
   }
@@ -252,10 +254,12 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   override clear(): Promise<void>;
   override clear(callback: Callback<void>): void;
   override clear(callback?: Callback<void>): Promise<void> | void {
+    const deadline = this.deadline();
     return answer(
       this.run('clear', async (col) => {
         try {
-          await col.deleteMany({}, this.writeOptions());
+          // stamped too (write-order.ts): a clear that lands late removes nothing written after it
+          await col.deleteMany(writtenBefore(nextStamp()), this.driverOptions('clear', deadline, true));
         } catch (e) {
           if (!isNamespaceNotFound(e)) throw e;
         }
@@ -271,8 +275,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     if (this.options.hashIdsSecret) {
       return answer(Promise.reject(new MongoStoreError('ids() cannot return session ids when hashIds is on: only their HMACs are stored', 'ERR_CONNECT_MONGO_UNSUPPORTED')), callback);
     }
+    const deadline = this.deadline();
     return answer(
-      this.run('ids', async (col) => (await col.find(liveFilter(), { projection: { _id: 1 } }).toArray()).map((d) => d._id)),
+      this.run('ids', async (col) => (await col.find(liveFilter(), { ...this.driverOptions('ids', deadline), projection: { _id: 1 } }).toArray()).map((d) => d._id)),
       callback,
     );
   }
@@ -397,10 +402,6 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     if (this.options.onCorruptSession === 'error') throw err;
     this.emit('corrupt', err);
     return null;
-  }
-
-  private writeOptions() {
-    return this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {};
   }
 
   /** When a call made now times out (run() tells its caller then). */

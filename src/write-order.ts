@@ -9,23 +9,28 @@
  * save cannot bring a destroyed session back.
  *
  * A write that meets a newer stamp while its caller still waits is superseded (as if it had landed just before) when
- * that stamp is not ahead of our clock; one ahead of our clock (another instance's clock is ahead) is adopted and the
- * write lands after it. Between instances the order follows their clocks: a late write of one instance loses to a
- * later write of another when their clocks agree to within the time between the two (operationTimeoutMS at least).
+ * this process gave that stamp (after ours, so that write was under way after our call); one from another instance
+ * is adopted and the write lands after it. Between instances the order follows their clocks: a late write of one
+ * instance loses to a later write of another when their clocks agree to within the time between the two
+ * (operationTimeoutMS at least).
  */
+import { randomBytes } from 'node:crypto';
 import type { Collection, UpdateFilter } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { isDuplicateKey } from './driver-errors';
 
 /** the smallest step of the clock: doubles near 1.8e12 ms keep ~0.25 µs */
 const STEP_MS = 0.001;
-const UPSERT_ATTEMPTS = 5;
+/** attempts of one write; each is bounded by the call's time left too */
+const UPSERT_ATTEMPTS = 20;
 /** the least time a destroyed session's marker is kept */
 const MARKER_MIN_MS = 300_000;
 /** a stored stamp further ahead of our clock than this is damaged, not another instance's clock */
 const DAMAGED_AHEAD_MS = 86_400_000;
 
 let last = 0;
+/** this process's name on its stamps (random, says nothing of the host): a stamp of ours is ordered by our clock */
+export const STAMPED_BY = randomBytes(6).toString('base64url');
 
 /** A stamp later than every one this process gave or met. */
 export function nextStamp(): number {
@@ -42,6 +47,11 @@ export function notNewerThan(id: string, stamp: number) {
   return { _id: id, stamp: { $not: { $gt: stamp } } };
 }
 
+/** The filter of a clear stamped `stamp`: every document not written after it. */
+export function writtenBefore(stamp: number) {
+  return { stamp: { $not: { $gt: stamp } } };
+}
+
 /**
  * A destroy: the session goes, a marker stays (no read, count or listing sees one) until `expires`, when the expiry
  * removes it like a session: long enough for any write of the session still on its way (each is bounded by
@@ -50,7 +60,7 @@ export function notNewerThan(id: string, stamp: number) {
 export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: number): UpdateFilter<SessionDocument> {
   const expires = new Date(now.getTime() + Math.max(MARKER_MIN_MS, 2 * operationTimeoutMS));
   // session: null, not absent: connect-mongo 6 on the same collection reads that as "no session" too
-  return { $set: { stamp, expires, session: null }, $unset: { lastModified: '' } };
+  return { $set: { stamp, stampedBy: STAMPED_BY, expires, session: null }, $unset: { lastModified: '' } };
 }
 
 /**
@@ -74,7 +84,8 @@ export async function stampedUpsert(
     } catch (e) {
       if (!isDuplicateKey(e) || attempt >= UPSERT_ATTEMPTS) throw e;
       const { writeConcern: _w, ...readOptions } = options();
-      const stored = (await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1 } }))?.stamp;
+      const found = await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1, stampedBy: 1 } });
+      const stored = found?.stamp;
       if (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS) {
         // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it
         await col.updateOne({ _id: id }, update(nextStamp()), options());
@@ -84,11 +95,12 @@ export async function stampedUpsert(
         stamp = nextStamp(); // no newer write: a concurrent upsert inserted first; update it
         continue;
       }
-      // A newer write landed while ours was on its way. Called after ours by our clock: ours is older, superseded
-      // (done: it is as if it had landed just before). Ahead of our clock (another instance's clock is ahead): take
-      // its time and land, so that no write is lost to clock skew.
+      // A newer write landed while ours was on its way. Stamped by this process after ours: it was under way after our
+      // call, so ours may be ordered just before it: superseded, done. Stamped by another instance: its clock says
+      // nothing of when it was called against ours, so ours takes a later stamp and lands (no acknowledged write is
+      // lost to clock skew), as concurrent writes do on mongod.
+      if (found?.stampedBy === STAMPED_BY) return { created: false };
       if (stored > last) last = stored;
-      if (stored <= wallClock()) return { created: false };
       stamp = nextStamp();
     }
   }

@@ -32,11 +32,11 @@ const sessionOf = (user: string, ms: number | null = 3_600_000) => ({ cookie: co
 
 /**
  * A stored document with its volatile values (dates) replaced by their type, so two stores' documents compare. The
- * write-order stamp (src/write-order.ts) is the one field of ours connect-mongo 6 does not write: checked, then left out.
+ * write-order stamp and stampedBy (src/write-order.ts) are the fields of ours connect-mongo 6 does not write: checked, then left out.
  */
 function shape(doc: Document | null) {
   if (!doc) return doc;
-  const { stamp, ...rest } = doc;
+  const { stamp, stampedBy: _by, ...rest } = doc;
   assert.ok(stamp === undefined || typeof stamp === 'number', 'a stamp, where there is one, is a number');
   return Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, v instanceof Date ? 'Date' : v]));
 }

@@ -31,7 +31,7 @@ test('set stores the connect-mongo document shape; get gives the session back', 
   const doc = await t.db.collection('shape').findOne({ _id: 'sid-shape' as any });
   assert.ok(doc);
   // connect-mongo's fields, and the write's stamp (write-order.ts)
-  assert.equal(Object.keys(doc).sort(), ['_id', 'expires', 'session', 'stamp']);
+  assert.equal(Object.keys(doc).sort(), ['_id', 'expires', 'session', 'stamp', 'stampedBy']);
   assert.type(doc.stamp, 'number');
   assert.type(doc.session, 'string');
   assert.is(JSON.parse(doc.session).user, 'ada');

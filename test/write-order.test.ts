@@ -65,6 +65,29 @@ async function landHeldWrites() {
   await new Promise((r) => setTimeout(r, 300));
 }
 
+test('across instances with clocks a few ms apart: an acknowledged set or destroy is never lost to a stamp of the other instance', async () => {
+  // First in the file: a later test moves this process's clock a minute ahead (it adopts a stamp from the future).
+  // P's commands take 20 ms each way (the proxy), so that by the time P has read Q's stamp, P's clock has passed it
+  const p = proxied('skew-small');
+  const col = t.db.collection('skew-small');
+  let lost = 0;
+  proxy.delayMs = 20;
+  for (let i = 0; i < 30; i++) {
+    const sid = `q${i}`;
+    // instance Q, its clock 30 ms ahead, saved the session (the raw driver writes what Q's store would)
+    await col.updateOne({ _id: sid as any }, { $set: { session: JSON.stringify(sessionOf({ who: 'Q' })), expires: new Date(Date.now() + 3_600_000), stamp: Date.now() + 30, stampedBy: 'instance-q' } }, { upsert: true });
+    if (i % 2) {
+      await p.destroy(sid);
+      if ((await p.get(sid)) !== null) lost++;
+    } else {
+      await p.set(sid, sessionOf({ who: 'P' }));
+      if (((await p.get(sid)) as any)?.who !== 'P') lost++;
+    }
+  }
+  proxy.delayMs = 0;
+  assert.is(lost, 0, `${lost} of 30 acknowledged writes were lost`);
+});
+
 test('a set that timed out on the wire does not land over a later acknowledged set (one store)', async () => {
   const store = proxied('set-set');
   await store.set('s', sessionOf({ v: 'old' }));
@@ -147,20 +170,30 @@ test('a live write meeting a newer stamp (another instance with a clock a minute
   const store = direct('skew');
   const col = t.db.collection('skew');
   await store.set('s', sessionOf({ v: 1 }));
-  await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000 } });
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000, stampedBy: 'instance-q' } });
   await store.set('s', sessionOf({ v: 2 }));
   assert.is(((await store.get('s')) as any).v, 2, 'the acknowledged write is stored, not lost to the other clock');
   await store.set('s', sessionOf({ v: 3 }));
   assert.is(((await store.get('s')) as any).v, 3);
-  await col.updateOne({ _id: 's' as any }, { $set: { stamp: 1e300 } });
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: 1e300, stampedBy: 'instance-q' } });
   await store.set('s', sessionOf({ v: 4 }));
   assert.is(((await store.get('s')) as any).v, 4);
   assert.ok((await col.findOne({ _id: 's' as any }))!.stamp < Date.now() + 60_000, 'the damaged stamp is replaced, and the clock did not follow it');
-  await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000 } });
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000, stampedBy: 'instance-q' } });
   await store.destroy('s');
   assert.is(await store.get('s'), null);
 });
 
+
+test('a clear() that timed out on the wire does not delete a session acknowledged after it (another instance)', async () => {
+  const a = proxied('clear-late');
+  const b = direct('clear-late');
+  await a.set('old', sessionOf({ v: 'old' }));
+  await timesOutOnTheWire(() => a.clear());
+  await b.set('login', sessionOf({ user: 'ada' }));
+  await landHeldWrites();
+  assert.is(((await b.get('login')) as any)?.user, 'ada', 'the log-in acknowledged after the failed clear is kept');
+});
 
 const SEED = Number(process.env.WRITE_ORDER_SEED ?? 20261202);
 const ROUNDS = Number(process.env.WRITE_ORDER_ROUNDS ?? 6);
