@@ -15,10 +15,13 @@ export const timeoutError = (name: string, ms: number, why: string) => new Mongo
  * driver's timeoutMS, so that the command itself ends (on the wire too) when its caller is told it timed out; none
  * is sent once the time is up (the caller has its answer).
  */
-export function commandOptions(name: string, ms: number, deadline: number, writeConcern?: object): { timeoutMS: number; writeConcern?: object } {
+export function commandOptions(name: string, ms: number, deadline: number, writeConcern?: object): { timeoutMS: number; signal: AbortSignal; writeConcern?: object } {
   const left = Math.floor(deadline - performance.now());
   if (left <= 0) throw timeoutError(name, ms, 'before its command was sent');
-  return writeConcern ? { timeoutMS: left, writeConcern } : { timeoutMS: left };
+  // The signal too: the driver's server selection and connection check-out honour it where timeoutMS was seen not
+  // to end the wait (an app's client with its 30 s selection timeout, while a restarted server comes back).
+  const signal = AbortSignal.timeout(left);
+  return writeConcern ? { timeoutMS: left, signal, writeConcern } : { timeoutMS: left, signal };
 }
 
 const isTimeout = (e: unknown) => e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT';
