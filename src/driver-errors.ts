@@ -97,7 +97,8 @@ export function readableError(e: unknown, name: string, closing = false): unknow
     return new MongoStoreError(`MongoStore.${name}() was cut short: the MongoDB client was closed${closing ? ' (store.close())' : ''}`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
   }
   // the driver's own bound (timeoutMS, which every command carries): the command was ended, on the wire too
-  if (nameOf(e) === 'MongoOperationTimeoutError') {
+  // ...and the AbortSignal of the time left (bounds.ts), which the pool's check-out reports as a wait-queue timeout
+  if (/^(MongoOperationTimeoutError|MongoWaitQueueTimeoutError|TimeoutError|AbortError)$/.test(nameOf(e))) {
     return new MongoStoreError(`MongoStore.${name}() timed out: MongoDB did not answer in time (see operationTimeoutMS)`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
   }
   if (isUnreachable(e)) {

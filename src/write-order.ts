@@ -87,9 +87,12 @@ export async function stampedUpsert(
       const found = await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1, stampedBy: 1 } });
       const stored = found?.stamp;
       if (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS) {
-        // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it
-        await col.updateOne({ _id: id }, update(nextStamp()), options());
-        return { created: false };
+        // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it, on
+        // that very stamp (a late replace must not land over a later write), or try again
+        const res = await col.updateOne({ _id: id, stamp: stored }, update(nextStamp()), options());
+        if (res.matchedCount) return { created: false };
+        stamp = nextStamp();
+        continue;
       }
       if (typeof stored !== 'number' || !(stored > stamp)) {
         stamp = nextStamp(); // no newer write: a concurrent upsert inserted first; update it

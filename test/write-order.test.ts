@@ -239,6 +239,22 @@ test(`seeded schedules of sets and destroys on two instances, some held on the w
   assert.ok(outcomes.failed > 0 && outcomes.acked > 0, 'the schedules had both outcomes');
 });
 
+test('on a network that stops answering, every call times out as ERR_CONNECT_MONGO_TIMEOUT (the time-left signal included) and touch succeeds without a write', async () => {
+  const store = proxied('blackhole', { operationTimeoutMS: 500 });
+  await store.set('s', sessionOf({ v: 1 }));
+  proxy.blackhole = true;
+  try {
+    const calls = [store.get('s'), store.set('s', sessionOf({ v: 2 })), store.destroy('x'), store.length(), store.clear()];
+    const touches = Array.from({ length: 8 }, (_, i) => store.touch('s', sessionOf({ v: 1 }, 3_600_000 + i * 7_200_000)));
+    const codes = (await Promise.allSettled(calls)).map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code ?? (r.reason as Error).name : 'ok'));
+    assert.equal(codes, Array(5).fill('ERR_CONNECT_MONGO_TIMEOUT'));
+    const touched = (await Promise.allSettled(touches)).map((r) => (r.status === 'rejected' ? (r.reason as Error).name : 'ok'));
+    assert.equal(touched, Array(8).fill('ok'), 'express-session touches after the response went out: no error there');
+  } finally {
+    proxy.blackhole = false;
+  }
+});
+
 test('no unhandled rejection', () => {
   assert.equal(unhandled, []);
 });
