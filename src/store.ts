@@ -12,7 +12,7 @@ import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
-import { STAMPED_BY, destroyUpdate, nextStamp, stampedUpsert, writtenBefore } from './write-order';
+import { STAMPED_BY, clearStamped, destroyUpdate, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
 import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError } from './bounds';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
@@ -258,8 +258,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return answer(
       this.run('clear', async (col) => {
         try {
-          // stamped too (write-order.ts): a clear that lands late removes nothing written after it
-          await col.deleteMany(writtenBefore(nextStamp()), this.driverOptions('clear', deadline, true));
+          // stamped, and leaving markers (write-order.ts): a clear that lands late removes nothing written after it,
+          // and a write on its way when it is acknowledged lands on nothing
+          await clearStamped(col, () => this.driverOptions('clear', deadline, true), this.options.operationTimeoutMS);
         } catch (e) {
           if (!isNamespaceNotFound(e)) throw e;
         }

@@ -29,13 +29,25 @@ const MARKER_MIN_MS = 300_000;
 const DAMAGED_AHEAD_MS = 86_400_000;
 
 let last = 0;
+/** how far our stamps run ahead of our wall clock: the most another instance's stamp was seen ahead of it */
+let offset = 0;
 /** this process's name on its stamps (random, says nothing of the host): a stamp of ours is ordered by our clock */
 export const STAMPED_BY = randomBytes(6).toString('base64url');
 
 /** A stamp later than every one this process gave or met. */
 export function nextStamp(): number {
-  last = Math.max(wallClock(), last + STEP_MS);
+  last = Math.max(wallClock() + offset, last + STEP_MS);
   return last;
+}
+
+/**
+ * Takes another instance's newer stamp: our clock then keeps running that far ahead (not only past that one stamp),
+ * so that our next writes are ordered after the other instance's writes of the same moment, and contention across
+ * instances whose clocks are apart settles instead of each retry meeting a newer stamp again.
+ */
+function adopt(stamp: number) {
+  offset = Math.max(offset, stamp - wallClock());
+  if (stamp > last) last = stamp;
 }
 
 function wallClock(): number {
@@ -52,13 +64,64 @@ export function writtenBefore(stamp: number) {
   return { stamp: { $not: { $gt: stamp } } };
 }
 
+/** the failed writes this process remembers for clear(), at most */
+const LATE_IDS_MAX = 10_000;
+/** of each collection, the _ids whose last write failed (it may still land), and when it failed (oldest first) */
+const lateIds = new Map<string, Map<string, number>>();
+
+function mayLandLate(col: Collection<SessionDocument>, id: string) {
+  let ids = lateIds.get(col.namespace);
+  if (!ids) lateIds.set(col.namespace, (ids = new Map()));
+  ids.delete(id);
+  ids.set(id, Date.now());
+  if (ids.size > LATE_IDS_MAX) ids.delete(ids.keys().next().value!);
+}
+
+/**
+ * clear(): every document not written after it becomes a destroyed session's marker (not a delete), so that a write
+ * of a session still on its way lands on nothing (as after a destroy); so does each _id whose write failed in this
+ * process within a marker's lifetime, since a late write of a session created then would find no document at all.
+ * Its stamp is after the newest stored one: a session another instance wrote just before, its clock ahead of ours,
+ * goes too.
+ */
+export async function clearStamped(
+  col: Collection<SessionDocument>,
+  options: () => { timeoutMS?: number; writeConcern?: object },
+  operationTimeoutMS: number,
+): Promise<void> {
+  const { writeConcern: _w, ...readOptions } = options();
+  const newest = await col.findOne(
+    { stamp: { $lte: wallClock() + DAMAGED_AHEAD_MS } },
+    { ...readOptions, readPreference: 'primary', sort: { stamp: -1 }, projection: { stamp: 1 } },
+  );
+  if (typeof newest?.stamp === 'number') adopt(newest.stamp);
+  const stamp = nextStamp();
+  const now = new Date();
+  const marker = destroyUpdate(stamp, now, operationTimeoutMS);
+  await col.updateMany(writtenBefore(stamp), marker, options());
+  const since = now.getTime() - markerLifetime(operationTimeoutMS);
+  const late = [...(lateIds.get(col.namespace) ?? [])].filter(([, at]) => at >= since).map(([id]) => id);
+  if (late.length === 0) return;
+  const upserts = late.map((id) => ({ updateOne: { filter: notNewerThan(id, stamp), update: marker, upsert: true } }));
+  // a newer document (E11000) was written after the clear: it stays
+  await col.bulkWrite(upserts, { ...options(), ordered: false }).catch((e) => {
+    const errors = (e as { writeErrors?: Array<{ code?: number }> }).writeErrors;
+    const onlyNewer = isDuplicateKey(e) && Array.isArray(errors) && errors.every((w) => w.code === 11000) && !(e as { writeConcernError?: unknown }).writeConcernError;
+    if (!onlyNewer) throw e;
+  });
+}
+
+function markerLifetime(operationTimeoutMS: number): number {
+  return Math.max(MARKER_MIN_MS, 2 * operationTimeoutMS);
+}
+
 /**
  * A destroy: the session goes, a marker stays (no read, count or listing sees one) until `expires`, when the expiry
  * removes it like a session: long enough for any write of the session still on its way (each is bounded by
  * operationTimeoutMS) to meet it, and to outlive a TTL monitor run (every 60 s) that would remove it at once.
  */
 export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: number): UpdateFilter<SessionDocument> {
-  const expires = new Date(now.getTime() + Math.max(MARKER_MIN_MS, 2 * operationTimeoutMS));
+  const expires = new Date(now.getTime() + markerLifetime(operationTimeoutMS));
   // session: null, not absent: connect-mongo 6 on the same collection reads that as "no session" too
   return { $set: { stamp, stampedBy: STAMPED_BY, expires, session: null }, $unset: { lastModified: '' } };
 }
@@ -71,6 +134,20 @@ export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: numb
  * again for a caller that was told it timed out).
  */
 export async function stampedUpsert(
+  col: Collection<SessionDocument>,
+  id: string,
+  update: (stamp: number) => UpdateFilter<SessionDocument>,
+  options: () => { timeoutMS?: number; writeConcern?: object },
+): Promise<{ created: boolean }> {
+  try {
+    return await upsertInOrder(col, id, update, options);
+  } catch (e) {
+    mayLandLate(col, id); // its bytes may be on their way still: a clear() leaves a marker for it (clearStamped)
+    throw e;
+  }
+}
+
+async function upsertInOrder(
   col: Collection<SessionDocument>,
   id: string,
   update: (stamp: number) => UpdateFilter<SessionDocument>,
@@ -103,7 +180,7 @@ export async function stampedUpsert(
       // nothing of when it was called against ours, so ours takes a later stamp and lands (no acknowledged write is
       // lost to clock skew), as concurrent writes do on mongod.
       if (found?.stampedBy === STAMPED_BY) return { created: false };
-      if (stored > last) last = stored;
+      adopt(stored);
       stamp = nextStamp();
     }
   }

@@ -178,7 +178,8 @@ test('a live write meeting a newer stamp (another instance with a clock a minute
   await col.updateOne({ _id: 's' as any }, { $set: { stamp: 1e300, stampedBy: 'instance-q' } });
   await store.set('s', sessionOf({ v: 4 }));
   assert.is(((await store.get('s')) as any).v, 4);
-  assert.ok((await col.findOne({ _id: 's' as any }))!.stamp < Date.now() + 60_000, 'the damaged stamp is replaced, and the clock did not follow it');
+  // our clock now runs with the instance a minute ahead (it adopted that stamp), not with 1e300
+  assert.ok((await col.findOne({ _id: 's' as any }))!.stamp < Date.now() + 120_000, 'the damaged stamp is replaced, and the clock did not follow it');
   await col.updateOne({ _id: 's' as any }, { $set: { stamp: Date.now() + 60_000, stampedBy: 'instance-q' } });
   await store.destroy('s');
   assert.is(await store.get('s'), null);
@@ -193,6 +194,58 @@ test('a clear() that timed out on the wire does not delete a session acknowledge
   await b.set('login', sessionOf({ user: 'ada' }));
   await landHeldWrites();
   assert.is(((await b.get('login')) as any)?.user, 'ada', 'the log-in acknowledged after the failed clear is kept');
+});
+
+test('a set that timed out on the wire does not bring its session back after a later acknowledged clear() (a stored session)', async () => {
+  const store = proxied('clear-after');
+  await store.set('s', sessionOf({ user: 'ada' }));
+  await timesOutOnTheWire(() => store.set('s', sessionOf({ user: 'ada', cart: 1 })));
+  await store.clear();
+  await landHeldWrites();
+  assert.is(await store.get('s'), null, 'the cleared session stays gone');
+  assert.is(await store.length(), 0);
+});
+
+test('a set of a new session that timed out on the wire does not create it after a later acknowledged clear()', async () => {
+  const store = proxied('clear-new');
+  await store.set('other', sessionOf({ v: 1 })); // the store's connection is open: the next write is held on it
+  await timesOutOnTheWire(() => store.set('new', sessionOf({ user: 'ada' })));
+  await store.clear();
+  await landHeldWrites();
+  assert.is(await store.get('new'), null, 'no session is created by a write older than the clear');
+  assert.is(await store.length(), 0);
+});
+
+test("a write stamped before a clear() (any instance's, landing late) lands on nothing: clear() leaves markers", async () => {
+  const store = direct('clear-marks');
+  const col = t.db.collection('clear-marks');
+  await store.set('s', sessionOf({ user: 'ada' }));
+  const before = (await stored('clear-marks', 's'))!.stamp as number;
+  await store.clear();
+  const marker = (await stored('clear-marks', 's'))!;
+  assert.is(marker.session, null);
+  assert.ok(marker.stamp > before);
+  assert.ok(marker.expires.getTime() >= Date.now() + 240_000, 'the marker outlives any write still on its way');
+  // what another instance's late write of that session sends: its stamp is older than the clear's
+  const late = await col
+    .updateOne({ _id: 's' as any, stamp: { $not: { $gt: before } } }, { $set: { session: JSON.stringify(sessionOf({ user: 'late' })), stamp: before } }, { upsert: true })
+    .then(() => 'landed', (e) => e.code);
+  assert.is(late, 11000, 'the late write collides with the marker');
+  assert.is(await store.get('s'), null);
+  await store.set('s', sessionOf({ user: 'bob' }));
+  assert.is(((await store.get('s')) as any).user, 'bob', 'a session can be saved again after a clear');
+});
+
+test('clear() removes a session another instance wrote just before it with a clock ahead of ours', async () => {
+  const store = direct('clear-skew');
+  const col = t.db.collection('clear-skew');
+  // instance Q, its clock 10 minutes ahead (more than any stamp this file adopted before), saved a session
+  await col.updateOne({ _id: 'q' as any }, { $set: { session: JSON.stringify(sessionOf({ who: 'Q' })), expires: new Date(Date.now() + 3_600_000), stamp: Date.now() + 600_000, stampedBy: 'instance-q' } }, { upsert: true });
+  await store.clear();
+  assert.is(await store.get('q'), null);
+  assert.is(await store.length(), 0);
+  await store.set('p', sessionOf({ who: 'P' }));
+  assert.is(((await store.get('p')) as any).who, 'P', 'a write after the clear is kept');
 });
 
 const SEED = Number(process.env.WRITE_ORDER_SEED ?? 20261202);
