@@ -86,6 +86,10 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       if (typeof payload !== 'string' && (typeof payload !== 'object' || payload === null)) {
         throw refused('serialize() must return a string or an object');
       }
+      // a toJSON() of the session that answers a string, null or an array would be stored, and fail every read
+      if (!opts.serialize && !custom && opts.stringify && typeof payload === 'string' && !payload.startsWith('{')) {
+        throw refused('its toJSON() must return an object');
+      }
       if (!cipher) {
         // A document goes to the server as it is: refused here what a server would refuse, or drop the connection for.
         const why = typeof payload === 'object' ? bsonProblem(payload, id) : sizeProblem(payload, id);

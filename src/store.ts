@@ -12,7 +12,7 @@ import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
-import { STAMPED_BY, clearStamped, destroyUpdate, stampedUpsert } from './write-order';
+import { STAMPED_BY, clearStamped, destroyUpdate, nextStamp, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
 import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError } from './bounds';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
@@ -184,9 +184,10 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
           return;
         }
         const expires = expiresOf(session, now, this.options);
+        const stamp = nextStamp();
         // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
         const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
-          const res = await col.updateOne(touchFilter(id), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
+          const res = await col.updateOne(touchFilter(id, stamp), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
           return { matched: res.matchedCount > 0, lastModified: now };
         });
         if (!matched) {

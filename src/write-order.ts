@@ -163,7 +163,8 @@ async function upsertInOrder(
       const { writeConcern: _w, ...readOptions } = options();
       const found = await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1, stampedBy: 1 } });
       const stored = found?.stamp;
-      if (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS) {
+      // not a number (an array's element can be $gt ours for ever), or a day ahead: damaged
+      if ((stored !== undefined && typeof stored !== 'number') || (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS)) {
         // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it, on
         // that very stamp (a late replace must not land over a later write), or try again
         const res = await col.updateOne({ _id: id, stamp: stored }, update(nextStamp()), options());

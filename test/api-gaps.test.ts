@@ -39,6 +39,18 @@ function setViaCallback(store: MongoStore, sid: string, session: unknown): Promi
   });
 }
 
+test('set() of a session whose toJSON() answers a string, null or an array (stringify: true): refused, nothing stored', async () => {
+  const store = quietStore(t);
+  for (const [label, json] of [['string', 'str'], ['null', null], ['array', [1]]] as const) {
+    const sid = `to-json-${label}`;
+    const session = { ...sessionOf(), toJSON: () => json };
+    const err = await store.set(sid, session as never).then(() => null, (e) => e);
+    assert.instance(err, MongoStoreError, `${label}: ${err}`);
+    assert.is((err as MongoStoreError).code, 'ERR_CONNECT_MONGO_SERIALIZE', label);
+    assert.is(await store.get(sid), null, `${label} was stored (and every later get would fail)`);
+  }
+});
+
 test('set() of something that is not an object: ERR_CONNECT_MONGO_SERIALIZE, nothing sent, nothing stored', async () => {
   for (const [kind, store] of [['MongoStore', quietStore(t)], ['memory fallback', fallback()]] as const) {
     for (const [label, value] of notSessions) {

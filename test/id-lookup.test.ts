@@ -66,7 +66,7 @@ test('find({_id}) is answered from an index, not a collection scan (explain)', a
   // the store's write filters hold more than _id (a set's or destroy's stamp, a touch's "not a marker"): on FerretDB
   // scripts/ferretdb/id-pushdown.patch keeps them on the index
   const id = 'sess-0000000000000000000000000500';
-  for (const [what, filter] of [['a set or destroy', notNewerThan(id, Date.now())], ['a touch', touchFilter(id)]] as const) {
+  for (const [what, filter] of [['a set or destroy', notNewerThan(id, Date.now())], ['a touch', touchFilter(id, Date.now())]] as const) {
     const plan = await idQueryPlan(t.client, t.dbName, 'plan', id, filter);
     assert.ok(plan.usesIndex, `the filter of ${what} scans: ${plan.summary}`);
   }

@@ -248,6 +248,30 @@ test('clear() removes a session another instance wrote just before it with a clo
   assert.is(((await store.get('p')) as any).who, 'P', 'a write after the clear is kept');
 });
 
+test('a touch that timed out on the wire does not move back the expiry of a later acknowledged set', async () => {
+  const store = proxied('touch-set');
+  await store.set('s', sessionOf({ user: 'ada' }, 3_600_000));
+  proxy.hold();
+  await store.touch('s', sessionOf({ user: 'ada' }, 3_600_000)); // a timed-out touch is not an error (README)
+  const month = 30 * 86_400_000;
+  await store.set('s', sessionOf({ user: 'ada', remember: true }, month));
+  await landHeldWrites();
+  const expires = (await stored('touch-set', 's'))!.expires.getTime();
+  assert.ok(expires > Date.now() + month - 3_600_000, `the later save's expiry stays (found ${Math.round((expires - Date.now()) / 60_000)} min on)`);
+});
+
+test('a stamp that is not a number (damaged) does not lock the session: set and destroy replace it', async () => {
+  const store = direct('stamp-array');
+  const col = t.db.collection('stamp-array');
+  await store.set('s', sessionOf({ v: 1 }));
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: [Date.now() + 1_000_000] as any } });
+  await store.set('s', sessionOf({ v: 2 }));
+  assert.is(((await store.get('s')) as any).v, 2);
+  await col.updateOne({ _id: 's' as any }, { $set: { stamp: [Date.now() + 1_000_000] as any } });
+  await store.destroy('s');
+  assert.is(await store.get('s'), null);
+});
+
 const SEED = Number(process.env.WRITE_ORDER_SEED ?? 20261202);
 const ROUNDS = Number(process.env.WRITE_ORDER_ROUNDS ?? 6);
 
