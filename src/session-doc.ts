@@ -74,8 +74,8 @@ export function setUpdate(encoded: SessionDocument['session'], expires: Date, no
 
 /** A touch's filter: the session, not the marker a destroy leaves (write-order.ts). */
 export function touchFilter(id: string, stamp: number) {
-  // and not a session written after the touch was called (write-order.ts): a touch landing late must not move back
-  // the expiry of a later save
+  // and not a session written after the touch's time was up (`stamp`, write-order.ts): a touch landing late must not
+  // move back the expiry of a later save
   return { _id: id, session: { $ne: null }, stamp: { $not: { $gt: stamp } } };
 }
 

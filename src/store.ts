@@ -184,7 +184,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
           return;
         }
         const expires = expiresOf(session, now, this.options);
-        const stamp = nextStamp();
+        // A bound, not a stamp of its own: writes called until this touch's time is up may be ordered either side of
+        // it; one called after it timed out must not be undone by it landing late (write-order.ts).
+        const stamp = nextStamp() + Math.max(0, deadline - performance.now());
         // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
         const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
           const res = await col.updateOne(touchFilter(id, stamp), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
