@@ -6,7 +6,8 @@
  * `stamp: {$not: {$gt: mine}}`; a newer document makes the upsert's insert collide on _id: E11000). The stamp is a
  * hybrid clock: this process's wall clock in ms with a sub-ms part, never going back, and moved past any newer stamp
  * it meets. A destroy leaves a marker (session: null, its stamp) that the expiry removes minutes later, so that a late
- * save cannot bring a destroyed session back.
+ * save cannot bring a destroyed session back; a clear() leaves one for every session (clearStamped). A touch does not
+ * stamp: it lands only on a document not written after its time was up (session-doc.ts touchFilter).
  *
  * A write that meets a newer stamp while its caller still waits is superseded (as if it had landed just before) when
  * this process gave that stamp (after ours, so that write was under way after our call); one from another instance
@@ -42,8 +43,7 @@ export function nextStamp(): number {
 
 /**
  * Takes another instance's newer stamp: our clock then keeps running that far ahead (not only past that one stamp),
- * so that our next writes are ordered after the other instance's writes of the same moment, and contention across
- * instances whose clocks are apart settles instead of each retry meeting a newer stamp again.
+ * so that our next writes are ordered after that instance's writes of the same moment rather than meeting them again.
  */
 function adopt(stamp: number) {
   offset = Math.max(offset, stamp - wallClock());
