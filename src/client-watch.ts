@@ -4,6 +4,7 @@
  * MaxListenersExceededWarning. The client may come from another copy of the driver: only its events are used.
  */
 import type { TopologyDescriptionChangedEvent } from 'mongodb';
+import { guardMonitors } from './monitor-watchdog';
 
 type Emitter = { on(event: string, listener: (e: never) => void): unknown; off?(event: string, listener: (e: never) => void): unknown };
 
@@ -18,7 +19,7 @@ const CLIENT_EVENTS = {
   serverHeartbeatFailed: (w: Watcher, e: { connectionId: string }) => w.heartbeat(e.connectionId, true),
 } as const;
 /** the watchers of each client, and the one listener per event that serves them */
-const WATCHERS = new WeakMap<object, { set: Set<Watcher>; listeners: Record<string, (e: never) => void> }>();
+const WATCHERS = new WeakMap<object, { set: Set<Watcher>; listeners: Record<string, (e: never) => void>; unguard: () => void }>();
 
 /** Adds `watcher` to the client's watchers (the client's listeners are attached with the first). */
 export function watchClient(client: Emitter, watcher: Watcher) {
@@ -32,7 +33,8 @@ export function watchClient(client: Emitter, watcher: Watcher) {
       };
       client.on(event, listeners[event]);
     }
-    watchers = { set, listeners };
+    // the client's monitors guarded too, as long as a store watches it (monitor-watchdog.ts says against what)
+    watchers = { set, listeners, unguard: guardMonitors(client) };
     WATCHERS.set(client, watchers);
   }
   watchers.set.add(watcher);
@@ -45,6 +47,7 @@ export function unwatchClient(client: Emitter, watcher: Watcher) {
   watchers.set.delete(watcher);
   if (watchers.set.size === 0 && typeof client.off === 'function') {
     for (const [event, listener] of Object.entries(watchers.listeners)) client.off(event, listener);
+    watchers.unguard();
     WATCHERS.delete(client);
   }
 }
