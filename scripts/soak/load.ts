@@ -83,7 +83,7 @@ export async function startInstance(store: MongoStore, instance: number, now: ()
   });
   // express-session's errors (a failed get, or a touch after the response started): a 500, or a cut response
   app.use((_err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    if (process.env.SOAK_DEBUG) console.error('app error', _req.path, _err.message);
+    if (process.env.SOAK_DEBUG) console.error('soak: app error', _req.path, _err.message);
     if (res.headersSent) return void res.destroy();
     res.status(500).json({ error: 'store' });
   });
