@@ -162,7 +162,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const encoded = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
-        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp, STAMPED_BY), () => this.driverOptions('set', deadline, true));
+        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp, STAMPED_BY), () => this.driverOptions('set', deadline, true), this.options.operationTimeoutMS);
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
@@ -216,7 +216,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('destroy', async (col) => {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
-        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true));
+        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true), this.options.operationTimeoutMS);
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),

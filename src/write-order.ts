@@ -66,15 +66,41 @@ export function writtenBefore(stamp: number) {
 
 /** the failed writes this process remembers for clear(), at most */
 const LATE_IDS_MAX = 10_000;
-/** of each collection, the _ids whose last write failed (it may still land), and when it failed (oldest first) */
+/**
+ * of each collection, the _ids whose last write failed (it may still land), each with the time until which a clear()
+ * still leaves a marker for it (a destroy's marker lifetime; oldest first)
+ */
 const lateIds = new Map<string, Map<string, number>>();
 
-function mayLandLate(col: Collection<SessionDocument>, id: string) {
+function mayLandLate(col: Collection<SessionDocument>, id: string, operationTimeoutMS: number) {
   let ids = lateIds.get(col.namespace);
   if (!ids) lateIds.set(col.namespace, (ids = new Map()));
   ids.delete(id);
-  ids.set(id, Date.now());
+  ids.set(id, Date.now() + markerLifetime(operationTimeoutMS));
+  forgetPast(ids);
   if (ids.size > LATE_IDS_MAX) ids.delete(ids.keys().next().value!);
+}
+
+/** Forgets the failed writes past their time, from the oldest on: each fault's ids go once their time is up. */
+function forgetPast(ids: Map<string, number>) {
+  const now = Date.now();
+  for (const [id, until] of ids) {
+    if (until >= now) break;
+    ids.delete(id);
+  }
+}
+
+/** The failed writes this process remembers for clear() (of one collection, or all), and how many are past their time. */
+export function lateWrites(namespace?: string): { remembered: number; past: number } {
+  const now = Date.now();
+  let remembered = 0;
+  let past = 0;
+  for (const [ns, ids] of lateIds) {
+    if (namespace !== undefined && ns !== namespace) continue;
+    remembered += ids.size;
+    for (const until of ids.values()) if (until < now) past++;
+  }
+  return { remembered, past };
 }
 
 /**
@@ -99,8 +125,9 @@ export async function clearStamped(
   const now = new Date();
   const marker = destroyUpdate(stamp, now, operationTimeoutMS);
   await col.updateMany(writtenBefore(stamp), marker, options());
-  const since = now.getTime() - markerLifetime(operationTimeoutMS);
-  const late = [...(lateIds.get(col.namespace) ?? [])].filter(([, at]) => at >= since).map(([id]) => id);
+  const ids = lateIds.get(col.namespace);
+  if (ids) forgetPast(ids);
+  const late = [...(ids?.keys() ?? [])];
   if (late.length === 0) return;
   const upserts = late.map((id) => ({ updateOne: { filter: notNewerThan(id, stamp), update: marker, upsert: true } }));
   // a newer document (E11000) was written after the clear: it stays
@@ -138,13 +165,19 @@ export async function stampedUpsert(
   id: string,
   update: (stamp: number) => UpdateFilter<SessionDocument>,
   options: () => { timeoutMS?: number; writeConcern?: object },
+  operationTimeoutMS: number,
 ): Promise<{ created: boolean }> {
+  let done: { created: boolean };
   try {
-    return await upsertInOrder(col, id, update, options);
+    done = await upsertInOrder(col, id, update, options);
   } catch (e) {
-    mayLandLate(col, id); // its bytes may be on their way still: a clear() leaves a marker for it (clearStamped)
+    mayLandLate(col, id, operationTimeoutMS); // its bytes may be on their way still: a clear() leaves a marker for it (clearStamped)
     throw e;
   }
+  // the ids of a fault gone by go with the writes after it, not only with the next failure
+  const ids = lateIds.get(col.namespace);
+  if (ids?.size) forgetPast(ids);
+  return done;
 }
 
 async function upsertInOrder(

@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MongoStore } from '../src';
+import { lateWrites } from '../src/write-order';
 import { openTestDb, type TestDb } from './helpers';
 import { startProxy, type Proxy } from './fixtures/proxy';
 import { unhandled, sessionOf } from './fixtures/reliability/kit';
@@ -329,6 +330,25 @@ test('on a network that stops answering, every call times out as ERR_CONNECT_MON
     assert.equal(touched, Array(8).fill('ok'), 'express-session touches after the response went out: no error there');
   } finally {
     proxy.blackhole = false;
+  }
+});
+
+test('the failed writes clear() remembers are forgotten once past their marker lifetime, by the next write', async () => {
+  const store = proxied('late-forget');
+  const ns = `${t.dbName}.late-forget`;
+  await store.set('ok', sessionOf({ n: 0 }));
+  await timesOutOnTheWire(() => store.set('failed', sessionOf({ n: 1 })));
+  await landHeldWrites();
+  assert.ok(lateWrites(ns).remembered >= 1, 'the failed write is remembered');
+  const realNow = Date.now;
+  try {
+    // past the lifetime of a destroy's marker (5 min at least): nothing of it can still land over a clear()
+    Date.now = () => realNow() + 301_000 + 2 * TIMEOUT_MS;
+    assert.ok(lateWrites(ns).past >= 1);
+    await store.set('ok', sessionOf({ n: 2 }));
+    assert.equal(lateWrites(ns), { remembered: 0, past: 0 }, 'a write after the fault forgets the ids past their time');
+  } finally {
+    Date.now = realNow;
   }
 });
 

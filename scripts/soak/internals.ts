@@ -4,6 +4,7 @@
  * out. Each must come back to its baseline.
  */
 import type { MongoStore } from '../../src';
+import { lateWrites } from '../../src/write-order';
 
 export interface Internals {
   /** operations the stores run now */
@@ -16,6 +17,8 @@ export interface Internals {
   cleanups: number;
   /** connections checked out of the pools */
   checkedOut: number;
+  /** failed writes clear() still remembers past their time (those within it are bounded by time, and reported) */
+  lateWritesPast: number;
 }
 
 type Inside = {
@@ -48,5 +51,6 @@ export function internals(stores: MongoStore[]): Internals {
     sharedWork: sum((s) => (s.shared ? s.shared.reads.size + s.shared.touches.size + s.shared.queue.length : 0)),
     cleanups: sum((s) => s.connection?.cleanups?.size ?? 0),
     checkedOut: stores.reduce((n, s) => n + watchPool(s).n, 0),
+    lateWritesPast: lateWrites().past,
   };
 }

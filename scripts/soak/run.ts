@@ -20,6 +20,7 @@ import { Oracle } from './oracle';
 import { startInstance, startLoad, type Call } from './load';
 import { applyFault } from './faults';
 import { internals, type Internals } from './internals';
+import { lateWrites } from '../../src/write-order';
 
 /** the stores' operationTimeoutMS */
 const OP_MS = 2_000;
@@ -148,7 +149,7 @@ async function main() {
   });
 
   const leaks: string[] = [];
-  const samples: Array<{ after: string; heapMB: number; internals: Internals }> = [];
+  const samples: Array<{ after: string; heapMB: number; internals: Internals; lateWritesRemembered: number }> = [];
   let baseline: { heap: number; internals: Internals } | undefined;
   /** Load paused and drained: the maps, the pools and the heap, against the baseline. */
   const sample = async (after: string) => {
@@ -157,7 +158,7 @@ async function main() {
     (globalThis as { gc?: () => void }).gc?.();
     const heap = process.memoryUsage().heapUsed;
     const now = internals(stores);
-    samples.push({ after, heapMB: Math.round(heap / 1e5) / 10, internals: now });
+    samples.push({ after, heapMB: Math.round(heap / 1e5) / 10, internals: now, lateWritesRemembered: lateWrites().remembered });
     if (!baseline) baseline = { heap, internals: now };
     else {
       for (const [k, v] of Object.entries(now)) {

@@ -3,17 +3,10 @@
  * the same parameters and times (what the load does in between depends on timing too, and is seeded per user).
  */
 
-/** A small seeded PRNG (mulberry32): enough for schedules, and the same on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../bench/stats';
+
+/** the bench's seeded PRNG (mulberry32): the same on every machine */
+export { rng };
 
 export type FaultKind = 'latency' | 'reset_peer' | 'timeout' | 'bandwidth' | 'slicer' | 'limit_data' | 'kill_ferretdb' | 'kill_postgres';
 
