@@ -24,6 +24,15 @@ export function commandOptions(name: string, ms: number, deadline: number, write
   return writeConcern ? { timeoutMS: left, signal, writeConcern } : { timeoutMS: left, signal };
 }
 
+/**
+ * Resolves once performance.now() has passed `deadline`. The driver's timeout of a command can end it up to a
+ * millisecond or two before the call's deadline (timeoutMS is whole ms, and timers may fire early): a call whose
+ * promise holds until its deadline must wait out the rest.
+ */
+export async function untilPast(deadline: number): Promise<void> {
+  while (performance.now() < deadline) await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(deadline - performance.now()))));
+}
+
 const isTimeout = (e: unknown) => e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT';
 
 /**

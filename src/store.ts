@@ -14,7 +14,7 @@ import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
 import { STAMPED_BY, clearStamped, destroyUpdate, nextStamp, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
-import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError } from './bounds';
+import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError, untilPast } from './bounds';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { debug, debugSid, sidTag } from './debug';
@@ -198,10 +198,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         }
         if (this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = lastModified;
         this.emit('touch', sid, session);
-      }).catch((e) => {
+      }).catch(async (e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
         // next(err) there (the app could only drop the connection). The next request's touch extends the expiry.
         if (!(e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT')) throw e; // ours: readableError made it
+        await untilPast(deadline); // its bound is its deadline: a write called once it answered is ordered after it
         debugSid('touch %s not done: %s', sid, e.message);
       }),
       callback,
@@ -327,8 +328,6 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     })();
     return answer(this.closing, callback);
   }
-
-  // ---- helpers ---------------------------------------------------------------------------------------------------
 
   /** One store operation: refused after close, bounded by operationTimeoutMS, errors made readable. */
   protected run<T>(name: string, body: (col: Collection<SessionDocument>) => Promise<T>): Promise<T> {

@@ -261,6 +261,26 @@ test('a touch that timed out on the wire does not move back the expiry of a late
   assert.ok(expires > Date.now() + month - 3_600_000, `the later save's expiry stays (found ${Math.round((expires - Date.now()) / 60_000)} min on)`);
 });
 
+test('a touch that timed out answers no sooner than its deadline (its bound), so a write called after it is ordered after it', async () => {
+  const op = 200;
+  const store = proxied('touch-deadline', { operationTimeoutMS: op });
+  await store.set('s', sessionOf({ user: 'ada' }));
+  const early: number[] = [];
+  let timedOut = 0;
+  for (let i = 0; i < 20; i++) {
+    proxy.hold();
+    const called = performance.now(); // the touch's deadline is at least op after this
+    await store.touch('s', sessionOf({ user: 'ada' }));
+    const d = performance.now() - (called + op);
+    proxy.release();
+    if (d > -op / 2) timedOut++; // (a touch on a connection opened after the hold went through at once)
+    if (d > -op / 2 && d < 0) early.push(Math.round(d * 1000) / 1000);
+    await landHeldWrites();
+  }
+  assert.ok(timedOut >= 5, `${timedOut} touches timed out`);
+  assert.equal(early, [], 'ms before the deadline that timed-out touches answered');
+});
+
 test('a stamp that is not a number (damaged) does not lock the session: set and destroy replace it', async () => {
   const store = direct('stamp-array');
   const col = t.db.collection('stamp-array');
