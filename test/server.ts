@@ -25,11 +25,13 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+let binary: string | undefined;
+/** The test server's binary, built once a process (a restart must not stop the event loop for the build check). */
 export function ferretdbBinary(): string {
-  return execFileSync('bash', [join(repoRoot, 'scripts/build-ferretdb.sh')], {
+  return (binary ??= execFileSync('bash', [join(repoRoot, 'scripts/build-ferretdb.sh')], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
+  }).trim());
 }
 
 export async function freePort(): Promise<number> {

@@ -3,8 +3,9 @@
  * FerretDB, a SIGKILL and restart of FerretDB (on its data, same port), and on the PostgreSQL backend a SIGKILL of
  * PostgreSQL's postmaster and a restart of its cluster.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { Fault } from './schedule';
 import type { ToxiProxy } from '../../test/fixtures/toxiproxy';
 
@@ -24,8 +25,8 @@ export async function applyFault(fault: Fault, target: FaultTarget): Promise<() 
       await target.killServer();
       return () => target.startServer();
     case 'kill_postgres':
-      killPostgres();
-      return async () => startPostgres();
+      await killPostgres();
+      return () => startPostgres();
     default: {
       const name = await target.proxy.add({ type: fault.kind, stream: stream as 'upstream' | 'downstream', attributes: attributes as Record<string, number> });
       return () => target.proxy.remove(name);
@@ -33,19 +34,23 @@ export async function applyFault(fault: Fault, target: FaultTarget): Promise<() 
   }
 }
 
+// child processes run asynchronously: the soak's event loop must not stop while PostgreSQL starts (it would count as
+// the stores' waits)
+const run = promisify(execFile);
+
 /** The local cluster's data directory and version: pg_lsclusters' first cluster on port 5432. */
-function cluster(): { version: string; name: string; pidFile: string } {
+async function cluster(): Promise<{ version: string; name: string; pidFile: string }> {
   const version = readdirSync('/etc/postgresql').sort().pop();
   if (!version) throw new Error('soak: kill_postgres needs a PostgreSQL cluster managed by pg_ctlcluster (none in /etc/postgresql)');
-  const out = execFileSync('pg_lsclusters', ['--no-header'], { encoding: 'utf8' });
+  const out = (await run('pg_lsclusters', ['--no-header'], { encoding: 'utf8' })).stdout;
   const line = out.split('\n').find((l) => l.trim().split(/\s+/)[2] === '5432');
   if (!line) throw new Error('soak: no PostgreSQL cluster on port 5432 (pg_lsclusters)');
-  const [ver, name, , , , , dataDir] = line.trim().split(/\s+/);
+  const [ver, name, , , , dataDir] = line.trim().split(/\s+/);
   return { version: ver ?? version, name, pidFile: `${dataDir}/postmaster.pid` };
 }
 
-function killPostgres() {
-  const { pidFile } = cluster();
+async function killPostgres() {
+  const { pidFile } = await cluster();
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`soak: no postmaster pid in ${pidFile}`);
   process.kill(pid, 'SIGKILL');
@@ -53,14 +58,14 @@ function killPostgres() {
 
 /** Starts the cluster again; its backends of before the kill may take a moment to go, so it tries for 30 s. */
 async function startPostgres() {
-  const { version, name } = cluster();
+  const { version, name } = await cluster();
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, name, 'start'], { stdio: 'pipe' });
+      await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, name, 'start']);
       return;
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`soak: PostgreSQL did not start again: ${(e as { stderr?: Buffer }).stderr?.toString().trim()}`);
+      if (Date.now() > deadline) throw new Error(`soak: PostgreSQL did not start again: ${String((e as { stderr?: unknown }).stderr ?? (e as Error).message).trim()}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }

@@ -100,7 +100,7 @@ export interface LoadOptions {
   /** a request with no answer after this is "hung" (counted, and the user goes on) */
   requestTimeoutMs: number;
   now: () => number;
-  onRequest: (r: { path: string; ms: number; status: number | 'hung' | 'error' }) => void;
+  onRequest: (r: { path: string; ms: number; status: number | string }) => void;
 }
 
 export interface Load {
@@ -126,8 +126,8 @@ export function startLoad(o: LoadOptions): Load {
     busy++;
     try {
       const res = await fetch(`${instance.url}${path}`, { headers: cookie ? { cookie } : {}, signal: AbortSignal.timeout(o.requestTimeoutMs) });
-      const body = (await res.json().catch(() => ({}))) as { v?: number | null; was?: number | null };
-      o.onRequest({ path: path.split('?')[0], ms: o.now() - started, status: res.status });
+      const body = (await res.json().catch(() => ({}))) as { v?: number | null; was?: number | null; error?: string };
+      o.onRequest({ path: path.split('?')[0], ms: o.now() - started, status: res.status === 200 ? 200 : `${res.status} ${body.error ?? ''}`.trim() });
       return { status: res.status, body, cookie: res.headers.get('set-cookie')?.split(';')[0] };
     } catch (e) {
       const hung = (e as Error).name === 'TimeoutError';
