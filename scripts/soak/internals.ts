@@ -17,7 +17,10 @@ export interface Internals {
   cleanups: number;
   /** connections checked out of the pools */
   checkedOut: number;
-  /** failed writes clear() still remembers past their time (those within it are bounded by time, and reported) */
+  /**
+   * failed writes clear() still remembers that were past their time when the last set or destroy ended (that write
+   * forgot them; those within their time are bounded by time, and reported)
+   */
   lateWritesPast: number;
 }
 
@@ -43,7 +46,7 @@ function watchPool(store: MongoStore): { n: number } {
   return c;
 }
 
-export function internals(stores: MongoStore[]): Internals {
+export function internals(stores: MongoStore[], lastWriteEnded = Date.now()): Internals {
   const sum = (f: (s: Inside) => number) => stores.reduce((n, s) => n + f(s as unknown as Inside), 0);
   return {
     inFlight: sum((s) => s.inFlight?.size ?? 0),
@@ -51,6 +54,6 @@ export function internals(stores: MongoStore[]): Internals {
     sharedWork: sum((s) => (s.shared ? s.shared.reads.size + s.shared.touches.size + s.shared.queue.length : 0)),
     cleanups: sum((s) => s.connection?.cleanups?.size ?? 0),
     checkedOut: stores.reduce((n, s) => n + watchPool(s).n, 0),
-    lateWritesPast: lateWrites().past,
+    lateWritesPast: lateWrites(undefined, lastWriteEnded - 50).past,
   };
 }

@@ -122,8 +122,11 @@ async function main() {
   let healedAt: number | undefined;
   let recoveredAt: number | undefined;
   let calls = 0;
+  /** wall clock at the end of the last set or destroy (each one forgets the failed writes past their time) */
+  let lastWriteEnded = Date.now();
   const onCall = (c: Call) => {
     calls++;
+    if (c.name === 'set' || c.name === 'destroy') lastWriteEnded = Date.now();
     const s = statsOf(current.kind);
     s.calls++;
     if (!c.ok) s.failedCalls++;
@@ -157,7 +160,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 100)); // a call's driver timer may fire just after its caller's
     (globalThis as { gc?: () => void }).gc?.();
     const heap = process.memoryUsage().heapUsed;
-    const now = internals(stores);
+    const now = internals(stores, lastWriteEnded);
     samples.push({ after, heapMB: Math.round(heap / 1e5) / 10, internals: now, lateWritesRemembered: lateWrites().remembered });
     if (!baseline) baseline = { heap, internals: now };
     else {
