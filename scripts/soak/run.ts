@@ -1,5 +1,6 @@
 /**
- * `npm run soak -- --minutes N --seed S [--backend sqlite|postgres] [--users U] [--json file] [--dry-run]`
+ * `npm run soak -- --minutes N --seed S [--backend sqlite|postgres [--kill-postgres]] [--users U] [--json file] [--dry-run]`
+ * (--kill-postgres SIGKILLs the machine's PostgreSQL cluster on 5432: never while anything else uses it)
  *
  * Two Express apps with this store, each with its own client, on one collection of a FerretDB of the soak's own,
  * every connection through toxiproxy; users log in, read, modify, touch and log out while the faults of the seed's
@@ -38,7 +39,7 @@ function args() {
     const i = a.indexOf(`--${name}`);
     return i >= 0 ? a[i + 1] : undefined;
   };
-  const unknown = a.filter((x, i) => x.startsWith('--') && !['--minutes', '--seconds', '--seed', '--backend', '--users', '--json', '--dry-run'].includes(x) && a[i - 1] !== undefined);
+  const unknown = a.filter((x, i) => x.startsWith('--') && !['--minutes', '--seconds', '--seed', '--backend', '--users', '--json', '--dry-run', '--kill-postgres'].includes(x) && a[i - 1] !== undefined);
   if (unknown.length) throw new Error(`soak: unknown option ${unknown[0]} (see scripts/soak/run.ts)`);
   const backend = (val('backend') ?? 'sqlite') as Backend;
   if (!['sqlite', 'postgres'].includes(backend)) throw new Error(`soak: --backend must be sqlite or postgres, not ${backend}`);
@@ -47,7 +48,9 @@ function args() {
   if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('soak: --minutes (or --seconds) must be a positive number');
   if (!Number.isInteger(seed)) throw new Error('soak: --seed must be an integer');
   const users = Number(val('users') ?? 16);
-  return { backend, seconds, seed, users, dryRun: a.includes('--dry-run'), json: val('json') ?? join(tmpRoot, 'soak', `soak-${backend}-${seed}.json`) };
+  const killPostgres = a.includes('--kill-postgres');
+  if (killPostgres && backend !== 'postgres') throw new Error('soak: --kill-postgres needs --backend postgres');
+  return { backend, seconds, seed, users, killPostgres, dryRun: a.includes('--dry-run'), json: val('json') ?? join(tmpRoot, 'soak', `soak-${backend}-${seed}.json`) };
 }
 
 interface KindStats {
@@ -63,7 +66,7 @@ const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((x, y) => x -
 
 async function main() {
   const o = args();
-  const kinds = (Object.keys(FAULT_KINDS) as FaultKind[]).filter((k) => k !== 'kill_postgres' || o.backend === 'postgres');
+  const kinds = (Object.keys(FAULT_KINDS) as FaultKind[]).filter((k) => k !== 'kill_postgres' || o.killPostgres);
   const long = o.seconds >= 300;
   const warmupMs = long ? 10_000 : 3_000;
   const faults = schedule({ seed: o.seed, totalMs: o.seconds * 1000, kinds, warmupMs });
