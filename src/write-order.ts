@@ -92,10 +92,9 @@ function forgetPast(ids: Map<string, number>) {
 
 /**
  * The failed writes this process remembers for clear() (of one collection, or all), and how many were past their time
- * at `at` (Date.now() by default; they go with the next write after their time).
+ * at `now` (Date.now() by default; they go with the next write after their time).
  */
-export function lateWrites(namespace?: string, at = Date.now()): { remembered: number; past: number } {
-  const now = at;
+export function lateWrites(namespace?: string, now = Date.now()): { remembered: number; past: number } {
   let remembered = 0;
   let past = 0;
   for (const [ns, ids] of lateIds) {
