@@ -14,7 +14,8 @@ import { createCodec, sessionRefusal, type Codec } from './codec';
 import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
 import { STAMPED_BY, clearStamped, destroyUpdate, nextStamp, stampedUpsert } from './write-order';
 import { SharedWork } from './shared';
-import { NO_ANSWER, WaitQueue, commandOptions, fetchedWithin, timeoutError, untilPast } from './bounds';
+import { commandOptions, fetchedWithin, untilPast } from './bounds';
+import { Operations } from './operations';
 import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { debug, debugSid, sidTag } from './debug';
@@ -35,14 +36,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   protected storageId!: (sid: unknown) => string;
   private shared!: SharedWork<SessionDocument>;
   private closing?: Promise<void>;
-  /** operations running now: close() lets them finish (each is bounded by operationTimeoutMS) before the client goes */
-  private inFlight?: Set<Promise<unknown>>; // made on first use: the classic factory's subclasses skip field initialisers
-  /**
-   * Operations waiting for a collection that is not known yet (a pending clientPromise, a mongoose connection not
-   * open): one reaction on the pending promise serves them all, and one that times out leaves this set (and
-   * inFlight), so a connection that never comes holds only the operations of the last operationTimeoutMS.
-   */
-  private waiters?: WaitQueue;
+  private ops!: Operations;
   private readyState?: Promise<AutoRemoveMode>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
@@ -83,6 +77,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     this.codec = createCodec(opts);
     this.storageId = storageIdFunction(opts);
     this.shared = new SharedWork();
+    this.ops = new Operations(this.connection, opts.operationTimeoutMS);
     this.autoRemover = new AutoRemover(this.connection.collection, {
       mode: opts.autoRemove,
       intervalMs: opts.autoRemoveIntervalMs,
@@ -96,7 +91,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
     });
     // Logging a store (util.inspect at any depth, JSON) must not reach the client and its connection string.
-    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared'], () => ({ options: this.options }));
+    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared', 'ops'], () => ({ options: this.options }));
   }
 
   /**
@@ -319,72 +314,20 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   close(callback: Callback<void>): void;
   close(callback?: Callback<void>): Promise<void> | void {
     this.closing ??= (async () => {
+      this.ops.closing = true;
       this.autoRemover.stop();
       // Operations already running finish first (each within operationTimeoutMS), so none meets a client closed
       // under it (the driver's raw MongoExpiredSessionError / MongoPoolClosedError); those still waiting for a
       // connection that never came end now, with ERR_CONNECT_MONGO_CLOSED.
-      await this.connection.close(() => Promise.allSettled([...(this.inFlight ?? [])]));
+      await this.connection.close(() => this.ops.ended());
       debug('closed');
     })();
     return answer(this.closing, callback);
   }
 
-  /** One store operation: refused after close, bounded by operationTimeoutMS, errors made readable. */
+  /** One store operation (operations.ts): refused after close, bounded by operationTimeoutMS, errors made readable. */
   protected run<T>(name: string, body: (col: Collection<SessionDocument>) => Promise<T>): Promise<T> {
-    if (this.closing) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
-    if (this.connection.fatal) return Promise.reject(this.connection.fatal);
-    const ms = this.options.operationTimeoutMS;
-    // One promise and one timer per operation (no race/catch/finally chain: this is every request's hot path).
-    const op = new Promise<T>((resolve, reject) => {
-      let waiter: (() => void) | undefined;
-      const timer = setTimeout(() => {
-        // Timed out before it had a collection: nothing of this call stays behind (it never reaches the server).
-        if (waiter) {
-          this.waiters!.delete(waiter);
-          this.inFlight!.delete(op);
-        }
-        const waiting = this.connection.waitingFor;
-        reject(timeoutError(name, ms, waiting ? `still waiting for ${waiting}` : NO_ANSWER));
-      }, ms);
-      const go = () =>
-        this.connection.collection
-          .then((col) => {
-            if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
-            return body(col);
-          })
-          // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
-          .then(
-            (v) => {
-              clearTimeout(timer);
-              this.inFlight!.delete(op);
-              resolve(v);
-            },
-            (e) => {
-              clearTimeout(timer);
-              this.inFlight!.delete(op);
-              reject(this.readableError(e, name));
-            },
-          );
-      if (this.connection.current || this.waiters?.settled) go();
-      else {
-        // Not one reaction per call on a promise that may never settle: one queue, which a timed-out call leaves.
-        waiter = () => {
-          waiter = undefined;
-          go();
-        };
-        (this.waiters ??= new WaitQueue(this.connection.collection)).add(waiter);
-      }
-    });
-    (this.inFlight ??= new Set()).add(op);
-    return op;
-  }
-
-  /** readableError, plus what only the store knows: a refused login or unusable configuration, a close() under way. */
-  private readableError(e: unknown, name: string): unknown {
-    if (this.connection.fatal) return this.connection.fatal;
-    const reason = permanentReason(e);
-    if (reason) return this.connection.permanent(reason, e);
-    return readableError(e, name, !!this.closing);
+    return this.ops.run(name, body);
   }
 
   /** A stored document → the session, or null (expired; corrupt ones per onCorruptSession). */

@@ -25,8 +25,7 @@ export interface Internals {
 }
 
 type Inside = {
-  inFlight?: Set<unknown>;
-  waiters?: { waiters?: Set<unknown> };
+  ops?: { inFlight?: Set<unknown>; waiters?: { waiters?: Set<unknown> } };
   shared?: { reads: Map<unknown, unknown>; touches: Map<unknown, unknown>; queue: unknown[] };
   connection?: { cleanups?: Set<unknown>; client?: { on(e: string, f: () => void): void } };
 };
@@ -49,8 +48,8 @@ function watchPool(store: MongoStore): { n: number } {
 export function internals(stores: MongoStore[], lastWriteEnded = Date.now()): Internals {
   const sum = (f: (s: Inside) => number) => stores.reduce((n, s) => n + f(s as unknown as Inside), 0);
   return {
-    inFlight: sum((s) => s.inFlight?.size ?? 0),
-    waiting: sum((s) => s.waiters?.waiters?.size ?? 0),
+    inFlight: sum((s) => s.ops?.inFlight?.size ?? 0),
+    waiting: sum((s) => s.ops?.waiters?.waiters?.size ?? 0),
     sharedWork: sum((s) => (s.shared ? s.shared.reads.size + s.shared.touches.size + s.shared.queue.length : 0)),
     cleanups: sum((s) => s.connection?.cleanups?.size ?? 0),
     checkedOut: stores.reduce((n, s) => n + watchPool(s).n, 0),
