@@ -20,7 +20,7 @@ export interface Validator<T> {
 export const validateStoreOptions = raw.validateStoreOptions as Validator<StoreOptions>;
 export const validateSessionDocument = raw.validateSessionDocument as Validator<SessionDocument>;
 /** The option names the store options schema knows (for "did you mean" suggestions). */
-export const storeOptionNames: readonly string[] = ["$schema","mongoUrl","url","mongoOptions","dbName","collectionName","collection","ttl","autoRemove","autoRemoveInterval","createIndexes","touchAfter","stringify","fallbackMemory","writeOperationOptions","timestamps","crypto","encryption","hashIds","readPreference","operationTimeoutMS","onCorruptSession","env"];
+export const storeOptionNames: readonly string[] = ["$schema","mongoUrl","url","mongoOptions","dbName","collectionName","collection","ttl","autoRemove","autoRemoveInterval","createIndexes","touchAfter","stringify","fallbackMemory","writeOperationOptions","timestamps","crypto","encryption","hashIds","readPreference","operationTimeoutMS","onCorruptSession","userId","maxSessionsPerUser","env"];
 /** The property names of each nested object option, keyed by dotted path (for "did you mean" below the top). */
 export const nestedOptionNames: Readonly<Record<string, readonly string[]>> = {"writeOperationOptions":["w","j","wtimeoutMS","wtimeout","writeConcern"],"writeOperationOptions.writeConcern":["w","j","wtimeoutMS","wtimeout"],"crypto":["secret","algorithm","hashing","encodeas","key_size","iv_size","at_size"],"encryption":["secret"],"hashIds":["secret"]};
 /** Keys whose values are secret, with how to mask them. */

@@ -33,6 +33,10 @@ export interface SessionDocument {
    */
   stamp?: number;
   /**
+   * The id of the session's user (the userId option), or its HMAC with hashIds or encryption; absent for an anonymous session.
+   */
+  userId?: string | number;
+  /**
    * Which process gave the stamp (a random name per process): a write that meets a newer stamp of its own process is superseded; one of another instance is ordered after it.
    */
   stampedBy?: string;

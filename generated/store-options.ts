@@ -160,6 +160,14 @@ export interface StoreOptions {
    */
   onCorruptSession?: 'error' | 'ignore';
   /**
+   * Where the session holds the id of its user, as a dotted path ("passport.user", "user.id"); in code, also a function (session) => string | number | null | undefined. Every set stores it in the document's top-level userId field (an HMAC of it with hashIds or encryption), indexed, so that userSessions() and destroyUserSessions() find one user's sessions from the index. A user id is a non-empty string or a finite number; anything else fails the set. Unset: no userId field is written.
+   */
+  userId?: string;
+  /**
+   * With userId: at most this many sessions per user. After a set that creates a session for a user (or moves one to a user), the user's oldest sessions beyond this number (by last write) are destroyed. Concurrent log-ins may briefly exceed it; once they settle at most this many remain.
+   */
+  maxSessionsPerUser?: number;
+  /**
    * Per-environment blocks merged over the base by NODE_ENV (or the envName option), e.g. { "development": { "fallbackMemory": true } }.
    */
   env?: {

@@ -3,14 +3,15 @@
  * nothing ('disabled'). A server that refuses the TTL index for good (FerretDB: code 238; an existing index on
  * `expires` with other options: 85/86; no privilege: 13; see isTtlRefusalFinal) falls back to 'interval' with one
  * warning per server and collection in the process instead of breaking the store. Anything else (an unreachable
- * server, a stepdown, an interrupted build) is retried with backoff, not given up on.
+ * server, a stepdown, an interrupted build) is retried with backoff, not given up on. The { userId: 1 } index of the
+ * userId option is kept here too, the same way, in every mode: the indexes a store builds at its start live here.
  */
 import type { Collection, WriteConcernSettings } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { isTtlRefusalFinal } from './driver-errors';
 import { debug } from './debug';
 import { MongoStoreError } from './errors';
-import { findTtlIndex, missingTtlIndexMessage } from './setup';
+import { ensureUserIndex, findTtlIndex, findUserIndex, missingTtlIndexMessage } from './setup';
 
 export type AutoRemoveMode = 'native' | 'interval' | 'disabled';
 
@@ -24,6 +25,8 @@ export interface AutoRemoveOptions {
   warn(message: string, code: string): void;
   /** the server the collection lives on (host list), so that N stores on it warn once */
   serverKey?: () => string;
+  /** with the userId option: also create (createIndexes) or look for the { userId: 1 } index, once the server answers */
+  userIndex?: boolean;
   /** the store's error when the connection can never work (refused credentials, unusable configuration), else undefined */
   fatal?: (e: unknown) => Error | undefined;
 }
@@ -46,7 +49,8 @@ export class AutoRemover {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private stopped = false;
-  private wake?: () => void;
+  /** the pauses under way (each a retry's wait): a server back, or stop(), ends them */
+  private readonly wakers = new Set<() => void>();
 
   constructor(
     private readonly collection: Promise<Collection<SessionDocument>>,
@@ -55,11 +59,56 @@ export class AutoRemover {
     this.mode = opts.mode === 'native' ? 'pending' : opts.mode;
     this.ready = this.start();
     this.ready.catch(() => {}); // handled by whoever awaits ready(); never an unhandled rejection
+    // after the TTL step: two index builds at once on a new collection could race to create it
+    if (opts.userIndex) this.userIndex = this.ready.then(() => this.keepUserIndex(), () => {});
+  }
+
+  /** settles when the userId index is settled (created, found, or warned about), or the store stopped */
+  userIndex?: Promise<void>;
+
+  /** The userId index: created or looked for once the server answers; missing or refused, one warning. */
+  private async keepUserIndex(): Promise<void> {
+    let col: Collection<SessionDocument>;
+    try {
+      col = await this.collection;
+    } catch {
+      return;
+    }
+    for (let delay = RETRY_MIN_MS; !this.stopped; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      try {
+        if (this.opts.createIndexes === false) {
+          if (!(await findUserIndex(col))) this.opts.warn(`connect-mongo: createIndexes is false and there is no index on "userId" in ${col.dbName}.${col.collectionName}: run \`connect-mongo setup\` once (until then userSessions() and destroyUserSessions() scan the collection)`, 'CONNECT_MONGO_USER_INDEX_MISSING');
+          return;
+        }
+        const r = await ensureUserIndex(col, { writeConcern: this.opts.writeConcern });
+        if (r.index === 'refused') this.opts.warn(`connect-mongo: ${r.message}`, 'CONNECT_MONGO_USER_INDEX_REFUSED');
+        else debug('%s', r.message);
+        return;
+      } catch (e) {
+        if (this.stopped || this.opts.fatal?.(e)) return;
+        debug('userId index not settled yet (%s); retrying in %d ms', (e as Error).message, delay);
+        await this.pause(delay);
+      }
+    }
+  }
+
+  /** Waits `ms` (unref'd: a retry nobody waits for must not keep an idle app alive); stop() or retryNow() ends it. */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(t);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      t.unref();
+      this.wakers.add(wake);
+    });
   }
 
   /** A server came back: retry a pending index build now rather than at the next backoff step. */
   retryNow() {
-    this.wake?.();
+    for (const wake of [...this.wakers]) wake();
   }
 
   private async start(): Promise<AutoRemoveMode> {
@@ -98,15 +147,7 @@ export class AutoRemover {
         const fatal = this.opts.fatal?.(e);
         if (fatal) throw fatal;
         debug('TTL index not created yet (%s); retrying in %d ms', (e as Error).message, delay);
-        await new Promise<void>((resolve) => {
-          // unref'd: a retry nobody waits for must not keep an idle app alive (whoever awaits ready() does)
-          const t = setTimeout(resolve, delay);
-          t.unref();
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        await this.pause(delay);
       }
     }
     // Stopped (store.close()) before the index answer came: no mode is in force, and ready() must not say one is.
@@ -169,6 +210,6 @@ export class AutoRemover {
     clearInterval(this.timer);
     this.timer = undefined;
     clearTimeout(this.pending);
-    this.wake?.();
+    for (const wake of [...this.wakers]) wake();
   }
 }

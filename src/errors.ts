@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'ERR_CONNECT_MONGO_CORRUPT'
   | 'ERR_CONNECT_MONGO_SERIALIZE'
   | 'ERR_CONNECT_MONGO_INVALID_SID'
-  | 'ERR_CONNECT_MONGO_UNSUPPORTED';
+  | 'ERR_CONNECT_MONGO_UNSUPPORTED'
+  | 'ERR_CONNECT_MONGO_USER_ID';
 
 export class MongoStoreError extends Error {
   constructor(

@@ -17,6 +17,7 @@ import { createWebCryptoAdapter } from './webcrypto';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './callback';
+export type { UserId, UserSession } from './user-sessions';
 export type { MongoStoreOptions, ConnectMongoOptions, MongooseConnectionLike } from './options';
 export type { CryptoAdapter, CryptoOptions } from './crypto-types';
 export type { StoreOptions, SessionDocument } from '../generated';

@@ -12,6 +12,7 @@ import { checkSid } from './session-doc';
 import { normalizeOptions, type MongoStoreOptions } from './options';
 import { MongoStoreError } from './errors';
 import { sessionRefusal } from './codec';
+import { Users, type UserId, type UserSession } from './user-sessions';
 
 let warned = false;
 
@@ -23,6 +24,7 @@ function viaCallback<T>(fn: (cb: (err: unknown, v?: T) => void) => void): Promis
 export class MemoryFallbackStore<S extends SessionData = SessionData> extends MongoStore<S> {
   private declare memory: MemoryStore;
   private declare closed: boolean;
+  private declare owners?: Users;
 
   /** Called by MongoStore's constructor (so `new MongoStore({ fallbackMemory: true })` lands here too). */
   protected override initStore(options: MongoStoreOptions<S>): this {
@@ -30,6 +32,7 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
     Object.defineProperty(this, 'options', { value: opts, enumerable: false, writable: false, configurable: true });
     this.memory = new MemoryStore();
     this.closed = false;
+    if (opts.userId) this.owners = new Users(opts);
     this.storageId = (sid) => {
       checkSid(sid); // no transformId / hashIds: nothing leaves the process
       return sid;
@@ -81,6 +84,7 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
     return answer(
       this.run('set', async () => {
         const id = this.storageId(sid);
+        this.owners?.ownerOf(session); // as MongoStore: a wrong user id fails the set before anything is written
         const existed = (await viaCallback<SessionData | null>((cb) => this.memory.get(id, cb))) != null;
         await viaCallback((cb) => this.memory.set(id, session, cb));
         this.emit(existed ? 'update' : 'create', sid);
@@ -149,6 +153,40 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
       this.run('ids', async () => Object.keys((await viaCallback<Record<string, SessionData>>((cb) => this.memory.all(cb as never))) ?? {})),
       callback,
     );
+  }
+
+  /** As MongoStore's, by a scan of the memory (maxSessionsPerUser is not enforced here). */
+  override userSessions(userId: UserId): Promise<UserSession<S>[]>;
+  override userSessions(userId: UserId, callback: Callback<UserSession<S>[]>): void;
+  override userSessions(userId: UserId, callback?: Callback<UserSession<S>[]>): Promise<UserSession<S>[]> | void {
+    return answer(this.run('userSessions', async () => (await this.ofUser(userId, 'userSessions')).map(([id, session]) => ({ id, session }))), callback);
+  }
+
+  override destroyUserSessions(userId: UserId, options?: { except?: string | string[] }): Promise<number>;
+  override destroyUserSessions(userId: UserId, callback: Callback<number>): void;
+  override destroyUserSessions(userId: UserId, options: { except?: string | string[] } | undefined, callback: Callback<number>): void;
+  override destroyUserSessions(userId: UserId, options?: { except?: string | string[] } | Callback<number>, callback?: Callback<number>): Promise<number> | void {
+    if (typeof options === 'function') [options, callback] = [undefined, options];
+    const except = new Set(([] as string[]).concat(options?.except ?? []));
+    return answer(
+      this.run('destroyUserSessions', async () => {
+        const ended = (await this.ofUser(userId, 'destroyUserSessions')).filter(([id]) => !except.has(id));
+        for (const [id] of ended) {
+          await viaCallback((cb) => this.memory.destroy(id, cb));
+          this.emit('destroy', id);
+        }
+        return ended.length;
+      }),
+      callback,
+    );
+  }
+
+  /** The sessions in memory whose user is `userId`. */
+  private async ofUser(userId: UserId, method: string): Promise<Array<[string, S]>> {
+    if (!this.owners) throw new MongoStoreError(`MongoStore.${method}() needs the userId option (where the session holds its user's id, e.g. "passport.user")`, 'ERR_CONNECT_MONGO_UNSUPPORTED');
+    const forms = this.owners.formsOf(userId, method);
+    const all = (await viaCallback<Record<string, SessionData>>((cb) => this.memory.all(cb as never))) ?? {};
+    return Object.entries(all).filter(([, s]) => forms.includes(this.owners!.ownerOf(s)!)) as Array<[string, S]>;
   }
 
   override async *entries(): AsyncGenerator<SessionEntry<S>> {

@@ -124,6 +124,7 @@ function patternHint(path: string): string {
   if (/\/(mongoUrl|url)$/.test(path)) return 'expected a connection string starting with mongodb:// or mongodb+srv://';
   if (/\/(collectionName|collection)$/.test(path)) return 'expected a collection name without "$" or NUL that does not start with "system."';
   if (/\/dbName$/.test(path)) return 'expected a database name without / \\ . space " $ * < > : | ?';
+  if (/\/userId$/.test(path)) return 'expected a dotted path into the session such as "passport.user" (no empty part)';
   if (/^\/env\/[^/]+$/.test(path)) return 'expected an environment name of letters, digits, _ . -';
   return 'has an invalid format';
 }

@@ -29,7 +29,7 @@ export interface MongooseConnectionLike {
   removeListener?(event: string, listener: () => void): unknown;
 }
 
-type JsonOptions = Omit<StoreOptions, '$schema' | 'env' | 'crypto' | 'mongoOptions'>;
+type JsonOptions = Omit<StoreOptions, '$schema' | 'env' | 'crypto' | 'mongoOptions' | 'userId'>;
 
 /** Everything `new MongoStore()` accepts: the schema's options plus what JSON cannot hold. */
 export interface MongoStoreOptions<S = any> extends JsonOptions {
@@ -45,6 +45,11 @@ export interface MongoStoreOptions<S = any> extends JsonOptions {
   serialize?: (session: S) => unknown;
   unserialize?: (stored: any) => S;
   transformId?: (sid: string) => string;
+  /**
+   * Where the session holds its user's id: a dotted path ("passport.user"), or a function of the session answering a
+   * non-empty string or a finite number (null or undefined: an anonymous session). See userSessions().
+   */
+  userId?: string | ((session: S) => string | number | null | undefined);
   /** ignored in code (a config file's editor hint) */
   $schema?: string;
 }
@@ -87,6 +92,9 @@ export interface NormalizedOptions<S = any> {
   serialize?: (session: S) => unknown;
   unserialize?: (stored: any) => S;
   transformId?: (sid: string) => string;
+  /** the userId option as given: a dotted path or a function */
+  userId?: string | ((session: S) => unknown);
+  maxSessionsPerUser?: number;
 }
 
 /** Connection kinds in the documented priority order (connect-mongo 6's first): the first one given is used. */
@@ -194,6 +202,10 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   for (const [k, v] of Object.entries(o)) {
     if (v === undefined || (CODE_ONLY as readonly string[]).includes(k) || FORBIDDEN_KEYS.has(k)) continue;
     if (k === 'crypto' && isCryptoAdapter(v)) continue;
+    if (k === 'userId' && typeof v !== 'string') {
+      if (typeof v !== 'function') issues.push({ path: '/userId', message: `expected a dotted path into the session such as "passport.user" (or, in code, a function of the session), found ${describeFound(v)}` });
+      continue;
+    }
     if (k === 'env') {
       issues.push({ path: '/env', message: 'per-environment blocks belong in a config file (createStoreFromConfig); in code, pick the options yourself' });
       continue;
@@ -226,6 +238,12 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
   if (kruptein && issues.length === 0) {
     const problem = krupteinProblem(kruptein);
     if (problem) issues.push({ path: '/crypto', message: `kruptein cannot encrypt and decrypt with these options (algorithm ${JSON.stringify(kruptein.algorithm ?? KRUPTEIN_DEFAULTS.algorithm)}, hashing ${JSON.stringify(kruptein.hashing ?? KRUPTEIN_DEFAULTS.hashing)}, encodeas ${JSON.stringify(kruptein.encodeas ?? KRUPTEIN_DEFAULTS.encodeas)}): ${problem}` });
+  }
+  if (o.maxSessionsPerUser !== undefined && (o.userId === undefined || o.userId === null)) issues.push({ path: '/maxSessionsPerUser', message: 'needs the userId option: it is how the store knows whose sessions to count' });
+  // A copy of the collection must not name who is logged in: with encryption the user id is stored as an HMAC, and a
+  // cryptoAdapter gives the store no key for one.
+  if (o.userId !== undefined && o.userId !== null && (o.cryptoAdapter !== undefined || isCryptoAdapter(o.crypto)) && !o.hashIds) {
+    issues.push({ path: '/userId', message: 'with cryptoAdapter the store has no secret to key the HMAC the user id is stored as (encrypted sessions never name their user in clear): add hashIds: { secret }' });
   }
   if (o.mongoUrl !== undefined && o.url !== undefined && o.mongoUrl !== o.url) issues.push({ path: '/url', message: 'conflicts with mongoUrl (url is its alias): give one of them' });
   if (o.collection !== undefined && o.collectionName !== undefined && o.collection !== o.collectionName) {
@@ -292,6 +310,8 @@ export function normalizeOptions<S = any>(input: MongoStoreOptions<S>, source = 
     serialize: o.serialize,
     unserialize: o.unserialize,
     transformId: o.transformId,
+    userId: o.userId ?? undefined,
+    maxSessionsPerUser: o.maxSessionsPerUser,
   };
   // store.options is public: logging it shows the connection string masked and no secret.
   hideFromInspection(normalized, [], () => normalized as unknown as Record<string, unknown>);

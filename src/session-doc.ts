@@ -6,6 +6,7 @@ import type { UpdateFilter } from 'mongodb';
 import { validateSessionDocument, type SessionDocument } from '../generated';
 import { MongoStoreError, SessionCorruptError, describeFound } from './errors';
 import { hmacId } from './crypto';
+import { sidTag } from './debug';
 import type { Codec } from './codec';
 import type { NormalizedOptions } from './options';
 
@@ -60,15 +61,22 @@ export function withoutLastModified<S>(session: S, opts: DocOptions): S {
   return rest as S;
 }
 
-/** A set's update: the encoded session and its expiry, the bookkeeping fields the options ask for. */
-export function setUpdate(encoded: SessionDocument['session'], expires: Date, now: Date, opts: DocOptions, stamp: number, stampedBy: string): UpdateFilter<SessionDocument> {
+/**
+ * A set's update: the encoded session and its expiry, the bookkeeping fields the options ask for, and its user's id
+ * (`owner`: its stored form, null for an anonymous session, undefined when the store keeps no userId).
+ */
+export function setUpdate(encoded: SessionDocument['session'], expires: Date, now: Date, opts: DocOptions, stamp: number, stampedBy: string, owner?: string | number | null): UpdateFilter<SessionDocument> {
   const fields: Partial<SessionDocument> = { session: encoded, expires, stamp, stampedBy };
+  if (owner !== undefined && owner !== null) fields.userId = owner;
   if (opts.touchAfterMs > 0) fields.lastModified = now;
   if (opts.timestamps) fields.updatedAt = now;
   const update: UpdateFilter<SessionDocument> = { $set: fields };
   if (opts.timestamps) update.$setOnInsert = { createdAt: now };
   // A lastModified left by an earlier touchAfter setting (or a damaged one) goes with the next save.
-  if (!(opts.touchAfterMs > 0)) update.$unset = { lastModified: '' };
+  const unset: Record<string, ''> = {};
+  if (!(opts.touchAfterMs > 0)) unset.lastModified = '';
+  if (owner === null) unset.userId = ''; // a log-out without regenerate: the session leaves its user
+  if (unset.lastModified !== undefined || unset.userId !== undefined) update.$unset = unset;
   return update;
 }
 
@@ -107,6 +115,27 @@ export function readLive<S>(doc: SessionDocument, codec: Codec<S>, opts: DocOpti
   };
   // Any thenable (an app's unserialize may answer another library's promise), as `await` would take it.
   return isThenable(decoded) ? Promise.resolve(decoded).then(live) : live(decoded);
+}
+
+/**
+ * A stored document → the session, or null (expired; a corrupt one per onCorruptSession: thrown, or handed to
+ * `ignored` and answered as null). Names the session by its sidTag only.
+ */
+export function sessionFrom<S>(doc: SessionDocument, sid: string | undefined, codec: Codec<S>, opts: DocOptions & Pick<NormalizedOptions<unknown>, 'onCorruptSession'>, ignored: (e: SessionCorruptError) => void): S | null | PromiseLike<S | null> {
+  const corrupt = (e: unknown): null => {
+    if (!(e instanceof SessionCorruptError)) throw e;
+    const err = new SessionCorruptError(`session ${sid === undefined ? 'in the collection' : sidTag(sid)} cannot be used: ${e.message}`, { cause: e });
+    if (opts.onCorruptSession === 'error') throw err;
+    ignored(err);
+    return null;
+  };
+  let live: S | null | PromiseLike<S>;
+  try {
+    live = readLive(doc, codec, opts);
+  } catch (e) {
+    return corrupt(e);
+  }
+  return isThenable(live) ? live.then(undefined, corrupt) : live;
 }
 
 /**

@@ -5,6 +5,9 @@
  */
 import type { Collection, Document, WriteConcernSettings } from 'mongodb';
 
+/** With the userId option: one user's sessions found from an index (userSessions, destroyUserSessions, the cap). */
+export const USER_INDEX = { key: { userId: 1 }, name: 'userId_1' } as const;
+
 /** The index the store relies on: expiry per document, at the time in `expires`. */
 export const TTL_INDEX = { key: { expires: 1 }, name: 'expires_1', expireAfterSeconds: 0 } as const;
 
@@ -101,4 +104,37 @@ export async function ensureSessionIndexes(col: Collection<any>, opts: { writeCo
     };
   }
   return { index: 'created', name: TTL_INDEX.name, message: `created the TTL index ${TTL_INDEX.name} on "expires" in ${ns} (expireAfterSeconds 0)` };
+}
+
+/** Whether an index leads with userId (ours, or one of the app's that serves the same queries). */
+export async function findUserIndex(col: Collection<any>): Promise<boolean> {
+  try {
+    return (await col.listIndexes().toArray()).some((i) => i.key && Object.keys(i.key)[0] === 'userId');
+  } catch (e) {
+    if (serverCode(e) === NAMESPACE_NOT_FOUND) return false;
+    throw e;
+  }
+}
+
+export interface UserIndexResult {
+  index: 'created' | 'found' | 'refused';
+  code?: number;
+  message: string;
+}
+
+/**
+ * Creates the { userId: 1 } index unless one leading with userId is there. A server's refusal is an answer (without
+ * the index the queries by user scan the collection: right, but slower); an unreachable server throws.
+ */
+export async function ensureUserIndex(col: Collection<any>, opts: { writeConcern?: WriteConcernSettings } = {}): Promise<UserIndexResult> {
+  const ns = `${col.dbName}.${col.collectionName}`;
+  if (await findUserIndex(col)) return { index: 'found', message: `an index on userId is already in ${ns}` };
+  try {
+    await col.createIndex(USER_INDEX.key, { name: USER_INDEX.name, ...(opts.writeConcern ? { writeConcern: opts.writeConcern } : {}) });
+  } catch (e) {
+    const code = serverCode(e);
+    if (code === undefined) throw e;
+    return { index: 'refused', code, message: `the server refused the index { userId: 1 } in ${ns} (code ${code}: ${String((e as Error).message).split('\n')[0]}): userSessions() and destroyUserSessions() scan the collection instead` };
+  }
+  return { index: 'created', message: `created the index ${USER_INDEX.name} on "userId" in ${ns}` };
 }

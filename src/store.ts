@@ -7,7 +7,7 @@ import { Store, type SessionData } from 'express-session';
 import type { Collection } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
-import { MongoStoreError, SessionCorruptError, hideFromInspection } from './errors';
+import { MongoStoreError, hideFromInspection } from './errors';
 import { Connection } from './connection';
 import { AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, sessionRefusal, type Codec } from './codec';
@@ -16,9 +16,10 @@ import { STAMPED_BY, clearStamped, destroyUpdate, nextStamp, stampedUpsert } fro
 import { SharedWork } from './shared';
 import { commandOptions, fetchedWithin, untilPast } from './bounds';
 import { Operations } from './operations';
-import { expiresOf, isThenable, liveFilter, readLive, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
+import { Users, endUserSessions, listUserSessions, trimUserSessions, type UserId, type UserSession } from './user-sessions';
+import { expiresOf, isThenable, liveFilter, sessionFrom, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
 import { answer, type Callback, type SessionEntry } from './callback';
-import { debug, debugSid, sidTag } from './debug';
+import { debug, debugSid } from './debug';
 
 /** The class fallbackMemory builds instead (memory-fallback.ts, which extends this one, registers it on import). */
 let memoryFallback: (new (options: MongoStoreOptions<any>) => MongoStore<any>) | undefined;
@@ -37,6 +38,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private shared!: SharedWork<SessionDocument>;
   private closing?: Promise<void>;
   private ops!: Operations;
+  /** with the userId option: the sessions' users (user-sessions.ts) */
+  private users?: Users;
   private readyState?: Promise<AutoRemoveMode>;
 
   /** connect-mongo 4+ style: `MongoStore.create(options)`. */
@@ -78,20 +81,22 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     this.storageId = storageIdFunction(opts);
     this.shared = new SharedWork();
     this.ops = new Operations(this.connection, opts.operationTimeoutMS);
+    if (opts.userId) this.users = new Users(opts);
     this.autoRemover = new AutoRemover(this.connection.collection, {
       mode: opts.autoRemove,
       intervalMs: opts.autoRemoveIntervalMs,
       createIndexes: opts.createIndexes,
+      userIndex: !!opts.userId,
       writeConcern: opts.writeConcern,
       serverKey: () => this.connection.serverKey,
       fatal: (e) => {
         const reason = permanentReason(e);
         return this.connection.fatal ?? (reason ? this.connection.permanent(reason, e) : undefined);
       },
-      warn: (message, code) => (this.listenerCount('warning') ? this.emit('warning', Object.assign(new Error(message), { code })) : process.emitWarning(message, { code })),
+      warn: (message, code) => this.warn(message, code),
     });
     // Logging a store (util.inspect at any depth, JSON) must not reach the client and its connection string.
-    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared', 'ops'], () => ({ options: this.options }));
+    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared', 'ops', 'users'], () => ({ options: this.options }));
   }
 
   /**
@@ -154,13 +159,17 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('set', async (col) => {
         const id = this.storageId(sid);
         const now = new Date();
+        const owner = this.users?.ownerOf(session); // a wrong user id fails the set before anything is written
         const encoded = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
+        const options = () => this.driverOptions('set', deadline, true);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
-        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp, STAMPED_BY), () => this.driverOptions('set', deadline, true), this.options.operationTimeoutMS);
+        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp, STAMPED_BY, owner), options, this.options.operationTimeoutMS, owner);
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
+        // maxSessionsPerUser: a session new to its user may push the oldest out (user-sessions.ts)
+        if (owner != null && this.users!.max && (res.created || res.moved)) await this.trim(col, owner, options);
       }),
       callback,
     );
@@ -282,6 +291,41 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     );
   }
 
+  /** The live sessions of one user (the userId option), newest write first; answered from the { userId: 1 } index. */
+  userSessions(userId: UserId): Promise<UserSession<S>[]>;
+  userSessions(userId: UserId, callback: Callback<UserSession<S>[]>): void;
+  userSessions(userId: UserId, callback?: Callback<UserSession<S>[]>): Promise<UserSession<S>[]> | void {
+    const deadline = this.deadline();
+    return answer(
+      this.run('userSessions', (col) => listUserSessions(col, this.formsOf(userId, 'userSessions'), this.driverOptions('userSessions', deadline), (doc) => this.sessionOf(doc, undefined))),
+      callback,
+    );
+  }
+
+  /**
+   * Ends every session of one user, live or expired, but `except` (a sid or a list: "keep this device"); answers how
+   * many it ended. Emits `destroy` for each (with transformId or hashIds, whose stored ids are no sids, one
+   * `destroyUser` with the count). A log-in after the call is not undone by it.
+   */
+  destroyUserSessions(userId: UserId, options?: { except?: string | string[] }): Promise<number>;
+  destroyUserSessions(userId: UserId, callback: Callback<number>): void;
+  destroyUserSessions(userId: UserId, options: { except?: string | string[] } | undefined, callback: Callback<number>): void;
+  destroyUserSessions(userId: UserId, options?: { except?: string | string[] } | Callback<number>, callback?: Callback<number>): Promise<number> | void {
+    if (typeof options === 'function') [options, callback] = [undefined, options];
+    const deadline = this.deadline();
+    const except = options?.except;
+    return answer(
+      this.run('destroyUserSessions', async (col) => {
+        const forms = this.formsOf(userId, 'destroyUserSessions');
+        const kept = (except === undefined ? [] : Array.isArray(except) ? except : [except]).map((sid) => this.storageId(sid));
+        const ended = await endUserSessions(col, forms, kept, () => this.driverOptions('destroyUserSessions', deadline, true), this.options.operationTimeoutMS);
+        this.emitEnded(ended);
+        return ended.length;
+      }),
+      callback,
+    );
+  }
+
   /**
    * Every live session, one at a time from a cursor: constant memory however many there are. Each batch the cursor
    * fetches comes within operationTimeoutMS (the iteration as a whole takes as long as the collection needs).
@@ -330,24 +374,37 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return this.ops.run(name, body);
   }
 
-  /** A stored document → the session, or null (expired; corrupt ones per onCorruptSession). */
+  /** A stored document → the session, or null (expired; corrupt ones per onCorruptSession: thrown, or 'corrupt'). */
   private sessionOf(doc: SessionDocument, sid: string | undefined): S | null | PromiseLike<S | null> {
-    let live: S | null | PromiseLike<S>;
-    try {
-      live = readLive(doc, this.codec, this.options);
-    } catch (e) {
-      return this.corrupt(e, sid);
-    }
-    return isThenable(live) ? live.then(undefined, (e) => this.corrupt(e, sid)) : live;
+    return sessionFrom(doc, sid, this.codec, this.options, (err) => this.emit('corrupt', err));
   }
 
-  /** An unreadable stored session per onCorruptSession: throws (error), or emits 'corrupt' and answers null (ignore). */
-  private corrupt(e: unknown, sid: string | undefined): null {
-    if (!(e instanceof SessionCorruptError)) throw e;
-    const err = new SessionCorruptError(`session ${sid === undefined ? 'in the collection' : sidTag(sid)} cannot be used: ${e.message}`, { cause: e });
-    if (this.options.onCorruptSession === 'error') throw err;
-    this.emit('corrupt', err);
-    return null;
+  /** The stored forms of a user id (user-sessions.ts); without the userId option, the error of a method that needs it. */
+  private formsOf(userId: unknown, method: string): UserId[] {
+    if (!this.users) throw new MongoStoreError(`MongoStore.${method}() needs the userId option (where the session holds its user's id, e.g. "passport.user")`, 'ERR_CONNECT_MONGO_UNSUPPORTED');
+    return this.users.formsOf(userId, method);
+  }
+
+  /** maxSessionsPerUser after a set gave a user a session: the set stands whatever the trim meets (then a warning). */
+  private async trim(col: Collection<SessionDocument>, owner: UserId, options: () => { timeoutMS?: number; writeConcern?: object }) {
+    try {
+      this.emitEnded(await trimUserSessions(col, owner, this.users!.max!, options, this.options.operationTimeoutMS));
+    } catch (e) {
+      this.warn(`connect-mongo: maxSessionsPerUser: the oldest sessions of a user were not ended (${(readableError(e, 'set') as Error)?.message}); the next log-in of that user trims again`, 'CONNECT_MONGO_TRIM_FAILED');
+    }
+  }
+
+  /** `destroy` for each ended session whose _id is its sid; one `destroyUser` with the count otherwise. */
+  private emitEnded(ids: string[]) {
+    if (ids.length === 0) return;
+    if (this.options.transformId || this.options.hashIdsSecret) this.emit('destroyUser', ids.length);
+    else for (const id of ids) this.emit('destroy', id);
+  }
+
+  /** A warning event, or the process's when nobody listens (never an 'error' event: that would throw). */
+  private warn(message: string, code: string) {
+    if (this.listenerCount('warning')) this.emit('warning', Object.assign(new Error(message), { code }));
+    else process.emitWarning(message, { code });
   }
 
   /** When a call made now times out (run() tells its caller then). */

@@ -50,6 +50,16 @@ function adopt(stamp: number) {
   if (stamp > last) last = stamp;
 }
 
+/**
+ * A stamp after every one in `seen` (stored stamps: another instance's, its clock ahead of ours, are adopted; damaged
+ * ones, not a number or a day ahead, are not).
+ */
+export function stampAfter(seen: unknown[]): number {
+  const limit = wallClock() + DAMAGED_AHEAD_MS;
+  for (const s of seen) if (typeof s === 'number' && s <= limit) adopt(s);
+  return nextStamp();
+}
+
 function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -152,11 +162,21 @@ function markerLifetime(operationTimeoutMS: number): number {
 export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: number): UpdateFilter<SessionDocument> {
   const expires = new Date(now.getTime() + markerLifetime(operationTimeoutMS));
   // session: null, not absent: connect-mongo 6 on the same collection reads that as "no session" too
-  return { $set: { stamp, stampedBy: STAMPED_BY, expires, session: null }, $unset: { lastModified: '' } };
+  // no userId: a marker is nobody's session (a set of that sid again is one that moved to its user: write-order's `moved`)
+  return { $set: { stamp, stampedBy: STAMPED_BY, expires, session: null }, $unset: { lastModified: '', userId: '' } };
+}
+
+/** What a stamped upsert did: inserted the document; or (with an owner) found it under another user, or none, and moved it. */
+export interface Upserted {
+  created: boolean;
+  moved: boolean;
 }
 
 /**
- * Sends a stamped upsert of `id`; `update(stamp)` builds it; answers whether it inserted. An E11000 means the stored
+ * Sends a stamped upsert of `id`; `update(stamp)` builds it; answers whether it inserted. With `owner` (the session's
+ * user id as stored) the filter asks for that owner too: a session stored under another user, or under none, collides
+ * like a newer one (E11000), and the stored document, read then, tells that it moved (rare: a log-in without
+ * regenerate); the write then lands without that condition. So a set of a logged-in session costs one command. An E11000 means the stored
  * document is newer (a concurrent write landed first, or a clock ahead of ours stamped it) or that a concurrent upsert
  * inserted first (FerretDB and older servers do not retry that themselves): the stored stamp tells which.
  * `options()` gives each command's driver options (the time left; it throws once none is left, so nothing is sent
@@ -168,10 +188,11 @@ export async function stampedUpsert(
   update: (stamp: number) => UpdateFilter<SessionDocument>,
   options: () => { timeoutMS?: number; writeConcern?: object },
   operationTimeoutMS: number,
-): Promise<{ created: boolean }> {
-  let done: { created: boolean };
+  owner?: string | number | null,
+): Promise<Upserted> {
+  let done: Upserted;
   try {
-    done = await upsertInOrder(col, id, update, options);
+    done = await upsertInOrder(col, id, update, options, owner ?? undefined);
   } catch (e) {
     mayLandLate(col, id, operationTimeoutMS); // its bytes may be on their way still: a clear() leaves a marker for it (clearStamped)
     throw e;
@@ -187,23 +208,31 @@ async function upsertInOrder(
   id: string,
   update: (stamp: number) => UpdateFilter<SessionDocument>,
   options: () => { timeoutMS?: number; writeConcern?: object },
-): Promise<{ created: boolean }> {
+  owner: string | number | undefined,
+): Promise<Upserted> {
   let stamp = nextStamp();
+  let moved = false;
   for (let attempt = 1; ; attempt++) {
     try {
-      const res = await col.updateOne(notNewerThan(id, stamp), update(stamp), { ...options(), upsert: true });
-      return { created: res.upsertedCount > 0 };
+      const filter = owner === undefined ? notNewerThan(id, stamp) : { ...notNewerThan(id, stamp), userId: owner };
+      const res = await col.updateOne(filter, update(stamp), { ...options(), upsert: true });
+      return { created: res.upsertedCount > 0, moved: moved && res.upsertedCount === 0 };
     } catch (e) {
       if (!isDuplicateKey(e) || attempt >= UPSERT_ATTEMPTS) throw e;
       const { writeConcern: _w, ...readOptions } = options();
-      const found = await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1, stampedBy: 1 } });
+      const found = await col.findOne({ _id: id }, { ...readOptions, projection: { stamp: 1, stampedBy: 1, userId: 1 } });
+      if (found && owner !== undefined && found.userId !== owner) {
+        // stored under another user (or none): not the collision of a newer write, unless its stamp says so too
+        owner = undefined;
+        moved = true;
+      }
       const stored = found?.stamp;
       // not a number (an array's element can be $gt ours for ever), or a day ahead: damaged
       if ((stored !== undefined && typeof stored !== 'number') || (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS)) {
         // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it, on
         // that very stamp (a late replace must not land over a later write), or try again
         const res = await col.updateOne({ _id: id, stamp: stored }, update(nextStamp()), options());
-        if (res.matchedCount) return { created: false };
+        if (res.matchedCount) return { created: false, moved };
         stamp = nextStamp();
         continue;
       }
@@ -215,7 +244,7 @@ async function upsertInOrder(
       // call, so ours may be ordered just before it: superseded, done. Stamped by another instance: its clock says
       // nothing of when it was called against ours, so ours takes a later stamp and lands (no acknowledged write is
       // lost to clock skew), as concurrent writes do on mongod.
-      if (found?.stampedBy === STAMPED_BY) return { created: false };
+      if (found?.stampedBy === STAMPED_BY) return { created: false, moved: false };
       adopt(stored);
       stamp = nextStamp();
     }
