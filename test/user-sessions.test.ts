@@ -286,6 +286,79 @@ test('Express: a second device\'s "log out everywhere else" ends the first devic
   }
 });
 
+test('cost: a set of a logged-in session is one command, with or without userId; only a session that changes user costs a second look', async () => {
+  const s = store('cost');
+  const plain = MongoStore.create({ client: t.client, dbName: t.dbName, collectionName: 'cost-plain', autoRemove: 'disabled' });
+  stores.push(plain);
+  const sent = (col: string, from: number) => t.commands.slice(from).filter((c) => (c.command as any)[c.commandName] === col).map((c) => c.commandName);
+  await s.set('c', user('pat'));
+  await plain.set('c', user('pat'));
+  let from = t.commands.length;
+  await s.set('c', user('pat', { n: 1 }));
+  assert.equal(sent('cost', from), ['update'], 'logged in, with userId');
+  from = t.commands.length;
+  await plain.set('c', user('pat', { n: 1 }));
+  assert.equal(sent('cost-plain', from), ['update'], 'without userId');
+  from = t.commands.length;
+  await s.set('c', user('quinn'));
+  assert.equal(sent('cost', from), ['update', 'find', 'update'], 'a change of user: the conflict, a look, the write');
+  from = t.commands.length;
+  await s.set('fresh', user('quinn'));
+  assert.equal(sent('cost', from), ['update'], 'a new session without maxSessionsPerUser');
+  const capped = store('cost', { maxSessionsPerUser: 5 });
+  await (capped as any).autoRemover.userIndex; // its start-up look for the index, not the set's
+  from = t.commands.length;
+  await capped.set('fresh2', user('quinn'));
+  assert.equal(sent('cost', from), ['update', 'find'], 'a new session with the cap, not over it: the trim\'s find');
+});
+
+test('connect-mongo 6 on the same collection ignores userId and keeps it on its own writes', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ConnectMongo6 = require('connect-mongo6').default as { create(o: object): any };
+  const s = store('with-v6');
+  // its own client: connect-mongo 6's close() closes the client it is given
+  const v6 = ConnectMongo6.create({ mongoUrl: t.uri, dbName: t.dbName, collectionName: 'with-v6', autoRemove: 'disabled' });
+  try {
+    await s.set('v', user('rae', { n: 1 }));
+    await new Promise<void>((resolve, reject) => v6.set('v', user('rae', { n: 2 }), (e: unknown) => (e ? reject(e) : resolve())));
+    assert.is((await doc('with-v6', 'v'))?.userId, 'rae', 'kept by connect-mongo 6\'s write');
+    const listed = await s.userSessions('rae');
+    assert.equal(listed.map((e) => [e.id, (e.session as any).n]), [['v', 2]], 'listed, with connect-mongo 6\'s write');
+    // connect-mongo 6 alone: no userId field, so not listed until this store writes it
+    await new Promise<void>((resolve, reject) => v6.set('only6', user('rae'), (e: unknown) => (e ? reject(e) : resolve())));
+    assert.equal((await s.userSessions('rae')).map((e) => e.id), ['v']);
+  } finally {
+    await v6.close();
+  }
+});
+
+test('a trim that fails leaves the acknowledged set standing, with a warning; an index the server refuses is a warning', async () => {
+  const col = t.db.collection('trim-fails');
+  // a real refusal from the server: two markers of one trim share a stamp, which a unique index on stamp forbids
+  await col.createIndex({ stamp: 1 }, { unique: true, name: 'stamp_unique' });
+  const s = store('trim-fails');
+  for (const sid of ['t1', 't2', 't3']) await s.set(sid, user('sam'));
+  const capped = store('trim-fails', { maxSessionsPerUser: 1 });
+  const warnings: Error[] = [];
+  capped.removeAllListeners('warning');
+  capped.on('warning', (w) => warnings.push(w));
+  await capped.set('t4', user('sam'));
+  assert.equal(warnings.map((w) => (w as any).code), ['CONNECT_MONGO_TRIM_FAILED']);
+  assert.ok(await capped.get('t4'), 'the set stands');
+  // an index named userId_1 on another key: the server refuses ours
+  await t.db.collection('index-refused').createIndex({ other: 1 }, { name: 'userId_1' });
+  const refused = MongoStore.create({ client: t.client, dbName: t.dbName, collectionName: 'index-refused', autoRemove: 'disabled', userId: 'passport.user' });
+  stores.push(refused);
+  const seen: Error[] = [];
+  refused.on('warning', (w) => seen.push(w));
+  await refused.ready();
+  await (refused as any).autoRemover.userIndex;
+  assert.equal(seen.map((w) => (w as any).code), ['CONNECT_MONGO_USER_INDEX_REFUSED']);
+  assert.match(seen[0].message, /scan the collection instead/);
+  await refused.set('r', user('sam'));
+  assert.is((await refused.userSessions('sam')).length, 1, 'the queries by user still answer');
+});
+
 test('fallbackMemory: userSessions and destroyUserSessions work on the memory too', async () => {
   const m = MongoStore.create({ fallbackMemory: true, userId: 'passport.user' });
   await m.set('f1', user('ned'));
