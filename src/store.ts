@@ -33,8 +33,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   protected connection!: Connection;
   protected autoRemover!: AutoRemover;
   protected codec!: Codec<S>;
-  /** the _id a sid is stored under; refuses anything but a well-formed, non-empty string before any query is built */
-  protected storageId!: (sid: unknown) => string;
+  /** The _id a sid is stored under (itself, or its transformId/hashIds form); refuses a malformed sid before any query */
+  storageId!: (sid: unknown) => string;
   private shared!: SharedWork<SessionDocument>;
   private closing?: Promise<void>;
   private ops!: Operations;

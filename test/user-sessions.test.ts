@@ -151,6 +151,8 @@ test('destroyUserSessions: every session of the user, live or expired, except a 
   await h.set('x1', user('fay'));
   await h.set('x2', user('fay'));
   assert.is(await h.destroyUserSessions('fay', { except: 'x2' }), 1);
+  assert.equal((await h.userSessions('fay')).map((e) => e.id), [h.storageId('x2')], 'storageId(sid) tells this device');
+  assert.is.not(h.storageId('x2'), 'x2');
   assert.equal(counts, [1]);
   assert.ok(await h.get('x2'));
 });
