@@ -7,7 +7,7 @@
  * (doctor, setup, sessions) · 64 bad command line · 70 internal error (set CONNECT_MONGO_DEBUG=1 for its stack).
  */
 import { parseArgs } from 'node:util';
-import { OptionsError } from './errors';
+import { MongoStoreError, OptionsError } from './errors';
 import { suggestName } from './option-issues';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
 import { DoctorConnectError, MAX_TIMER_MS, runDoctor, type DoctorReport } from './config/doctor';
@@ -89,14 +89,16 @@ or refused the userId index.
 
 One user's sessions, for a config with the userId option (the user id each session records):
   without --revoke  lists the user's live sessions, newest write first: the count, and per session its last write
-                    and its expiry. Session ids are never printed, only a tag (#xxxxxxxx, the one DEBUG=connect-mongo
-                    logs show for a sid); neither are session contents.
+                    and its expiry. Session ids are never printed, only a tag (#xxxxxxxx: 8 characters of a hash of the
+                    stored id, the tag DEBUG=connect-mongo logs show for that sid when the sid is the stored id);
+                    neither are session contents.
   --revoke          also ends every session of the user (expired ones still stored included) and says how many.
 
   --user <id>     the user id as the sessions hold it (with hashIds or encryption the store finds its HMAC). A
                   number's text ("12") finds the sessions stored with the number 12 and those with the string "12"
                   (two users to the store; both are listed, or ended). A negative id: --user=-5.
-  --timeout <ms>  how long each step waits for the server (default: the config's operationTimeoutMS, at most 10000)
+  --timeout <ms>  how long each step waits for the server (default: the config's operationTimeoutMS, at most 10000;
+                  taken between 100 and 600000, the store's bounds)
   --json          the object every command prints (schema/cli-output.schema.json), the answer under "sessions":
                   {"user", "count", "revoked" (null without --revoke), "sessions": [{"id" (a tag), "expires",
                   "lastWrite"}]}
@@ -294,6 +296,12 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (!json) io.out(issuesText(e));
       } else io.err(issuesText(e));
       return finish(EXIT.invalid, { file: e.source, valid: false, issues: e.issues, error: { code: 'invalid', message: `${e.source}: ${n === 1 ? '1 problem' : `${n} problems`}` } });
+    }
+    if (e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_USER_ID') {
+      // sessions: a --user the store refuses as a user id (too long): the command line's fault
+      const message = `--user: ${e.message.replace(/^MongoStore\.\w+\(\): /, '')}`;
+      io.err(`connect-mongo: ${message}`);
+      return finish(EXIT.usage, { error: { code: 'usage', message } });
     }
     if (e instanceof DoctorConnectError) {
       io.err(`connect-mongo ${out.command ?? "doctor"}: ${e.message}`);

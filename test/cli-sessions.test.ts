@@ -259,6 +259,9 @@ test('usage errors (64): no --user or an empty one; --user and --revoke are opti
     [['print-config', cfg, '--timeout', '5'], '--timeout is an option of doctor, setup and sessions'],
     [['sessions', cfg, 'extra', '--user', 'a'], 'sessions takes one path, got 2'],
   ];
+  // one the store refuses as a user id (checked where the store checks it, once connected)
+  const long = await inProcess(['sessions', cfg, '--user', 'x'.repeat(1025), '--json']);
+  assert.equal(jsonOf(long).error, { code: 'usage', message: '--user: a user id is a non-empty string or a finite number, got a string of 1025 characters (at most 1024)' });
   for (const [args, message] of cases) {
     const r = await inProcess(args);
     assert.is(r.code, 64, args.join(' '));
