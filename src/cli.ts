@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 /**
- * The `connect-mongo` command: validate / print-config / doctor a config file. No CLI framework (node:util
+ * The `connect-mongo` command: validate / print-config / doctor / setup a config file, and one user's sessions. No CLI framework (node:util
  * parseArgs). User errors print a message and an exit code, never a stack trace.
  *
  * Exit codes: 0 ok · 1 invalid config · 2 config not found or unreadable · 3 server unreachable or refused a check
- * (doctor) · 64 bad command line · 70 internal error (set CONNECT_MONGO_DEBUG=1 for its stack).
+ * (doctor, setup, sessions) · 64 bad command line · 70 internal error (set CONNECT_MONGO_DEBUG=1 for its stack).
  */
 import { parseArgs } from 'node:util';
-import { OptionsError } from './errors';
+import { MongoStoreError, OptionsError } from './errors';
 import { suggestName } from './option-issues';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
 import { DoctorConnectError, MAX_TIMER_MS, runDoctor, type DoctorReport } from './config/doctor';
 import { runSetup, setupText, type SetupReport } from './config/setup-command';
+import { runSessions, sessionsRefusal, sessionsText, type SessionsReport } from './config/sessions-command';
 
 export const EXIT = { ok: 0, invalid: 1, notFound: 2, unreachable: 3, usage: 64, internal: 70 } as const;
 
@@ -21,7 +22,10 @@ Commands:
   validate [path]      check a config file (no database needed); exit 0 valid, 1 invalid, 2 not found
   print-config [path]  print the resolved config: env block merged, variables filled, defaults applied, secrets masked
   doctor [path]        connect with the config and report the server, TTL support, the expires index, session counts
-  setup [path]         create the TTL index on expires once (CI / deploy step), for instances with createIndexes: false
+  setup [path]         create the TTL index on expires (and with userId the userId index) once (CI / deploy step),
+                       for instances with createIndexes: false
+  sessions --user <id> [path]
+                       list one user's live sessions (ids masked), or end them all with --revoke (needs userId)
 
 [path] is a config file, or a directory to search from (default: the current directory). The search looks for
 a "connect-mongo" key in package.json, .connect-mongorc(.json|.yaml|.yml|.js|.cjs|.mjs) and
@@ -34,7 +38,8 @@ Options (every command):
                  (schema/cli-output.schema.json in the package)
   -h, --help     help for a command
 
-Exit codes: 0 ok, 1 invalid config, 2 config not found/unreadable, 3 server unreachable (doctor), 64 usage error.
+Exit codes: 0 ok, 1 invalid config, 2 config not found/unreadable, 3 server unreachable (doctor, setup, sessions),
+64 usage error.
 Run "connect-mongo <command> --help" for more.`;
 
 const HELP: Record<string, string> = {
@@ -70,13 +75,39 @@ Exit codes: 0 checked, 1 invalid config, 2 config not found, 3 server unreachabl
 The one-time set-up of the sessions collection, from CI or a deploy step: creates the TTL index on "expires"
 ({ expires: 1 }, expireAfterSeconds 0) unless it is there. Run it once, and start the app instances with
 createIndexes: false so that they only check the index instead of each sending createIndexes at boot.
-With autoRemove "interval" or "disabled" there is nothing to create.
+With autoRemove "interval" or "disabled" there is no TTL index to create. With the userId option it also creates
+the index { userId: 1 } (userId_1) unless one leading with userId is there, whatever autoRemove is.
 
   --timeout <ms>  how long to wait for the server (default: the config's operationTimeoutMS, at most 10000)
 
 Exit codes: 0 created or already there, 1 invalid config, 2 config not found, 3 server unreachable, or the server
-refused the index (e.g. FerretDB: no TTL indexes, use autoRemove "interval") or another index on expires is in the way.
---json prints {"server", "database", "collection", "autoRemove", "index", "ok", "message", ...}.`,
+refused the index (e.g. FerretDB: no TTL indexes, use autoRemove "interval") or another index on expires is in the way,
+or refused the userId index.
+--json prints {"server", "database", "collection", "autoRemove", "index", "ok", "message", "userIndex", ...} under
+"setup" (userIndex: {"index": created | found | refused, "message"}, null without userId).`,
+  sessions: `Usage: connect-mongo sessions --user <id> [--revoke] [path] [--env <name>] [--timeout <ms>] [--json]
+
+One user's sessions, for a config with the userId option (the user id each session records):
+  without --revoke  lists the user's live sessions, newest write first: the count, and per session its last write
+                    and its expiry. Session ids are never printed, only a tag (#xxxxxxxx: 8 characters of a hash of the
+                    stored id, the tag DEBUG=connect-mongo logs show for that sid when the sid is the stored id);
+                    neither are session contents.
+  --revoke          also ends every session of the user (expired ones still stored included) and says how many.
+
+  --user <id>     the user id as the sessions hold it (with hashIds or encryption the store finds its HMAC). A
+                  number's text ("12") finds the sessions stored with the number 12 and those with the string "12"
+                  (two users to the store; both are listed, or ended). A negative id: --user=-5.
+  --timeout <ms>  how long each step waits for the server (default: the config's operationTimeoutMS, at most 10000;
+                  taken between 100 and 600000, the store's bounds)
+  --json          the object every command prints (schema/cli-output.schema.json), the answer under "sessions":
+                  {"user", "count", "revoked" (null without --revoke), "sessions": [{"id" (a tag), "expires",
+                  "lastWrite"}]}
+
+Builds a store from the config that creates no index and removes no expired session: it only reads, or ends what
+--revoke asks for.
+
+Exit codes: 0 done, 1 invalid config or one without userId (path /userId) or with fallbackMemory, 2 config not found,
+3 server unreachable, 64 usage error (no --user, or an empty one).`,
 };
 
 interface Io {
@@ -86,15 +117,16 @@ interface Io {
 
 class UsageError extends Error {}
 
-const OPTIONS = { help: 'boolean', json: 'boolean', env: 'string', timeout: 'string' } as const;
-type Flags = { help?: boolean; json?: boolean; env?: string; timeout?: string };
+const OPTIONS = { help: 'boolean', json: 'boolean', env: 'string', timeout: 'string', user: 'string', revoke: 'boolean' } as const;
+type Flags = { help?: boolean; json?: boolean; env?: string; timeout?: string; user?: string; revoke?: boolean };
+const VALUE_NAME: Record<string, string> = { env: 'name', timeout: 'ms', user: 'id' };
 
 /**
  * The command line, checked by us rather than by parseArgs' strict mode, so that a mistyped flag gets a message of
  * ours with a "did you mean" (parseArgs' own is about positionals starting with '-').
  */
 function parse(argv: string[]): { values: Flags; positionals: string[] } {
-  const { tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, env: { type: 'string' }, timeout: { type: 'string' } } });
+  const { tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, env: { type: 'string' }, timeout: { type: 'string' }, user: { type: 'string' }, revoke: { type: 'boolean' } } });
   const values: Flags = {};
   const positionals: string[] = [];
   for (const t of tokens) {
@@ -110,7 +142,7 @@ function parse(argv: string[]): { values: Flags; positionals: string[] } {
       (values as Record<string, boolean>)[t.name] = true;
     } else {
       // A string option at the end, or followed by another option, has no value.
-      if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) throw new UsageError(`${t.rawName} needs a value (${t.rawName} <${t.name === 'env' ? 'name' : 'ms'}>)`);
+      if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) throw new UsageError(`${t.rawName} needs a value (${t.rawName} <${VALUE_NAME[t.name]}>)`);
       (values as Record<string, string>)[t.name] = t.value;
     }
   }
@@ -132,7 +164,7 @@ function envLabel(l: LoadedConfig): string {
  * (schema/cli-output.schema.json). Keys that do not apply to a command or an outcome are null (or [] for issues).
  */
 export interface CliOutput {
-  command: 'validate' | 'print-config' | 'doctor' | 'setup' | null;
+  command: 'validate' | 'print-config' | 'doctor' | 'setup' | 'sessions' | null;
   ok: boolean;
   exitCode: number;
   file: string | null;
@@ -144,16 +176,17 @@ export interface CliOutput {
   config: Record<string, unknown> | null;
   doctor: DoctorReport | null;
   setup: SetupReport | null;
+  sessions: SessionsReport | null;
   note: string | null;
 }
 
-const COMMANDS = ['validate', 'print-config', 'doctor', 'setup'] as const;
+const COMMANDS = ['validate', 'print-config', 'doctor', 'setup', 'sessions'] as const;
 
 /** Runs one command line; returns the exit code. Exported for embedding; the tests drive the real process. */
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) }): Promise<number> {
   // Known before parsing, so that a usage error is answered in JSON too.
   const json = argv.includes('--json');
-  const out: CliOutput = { command: null, ok: false, exitCode: EXIT.internal, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, note: null };
+  const out: CliOutput = { command: null, ok: false, exitCode: EXIT.internal, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, sessions: null, note: null };
   // Named before parsing too, so that a usage error's answer says which command it was about.
   const first = argv.find((a) => !a.startsWith('-'));
   if ((COMMANDS as readonly string[]).includes(first ?? '')) out.command = first as CliOutput['command'];
@@ -175,7 +208,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         io.err(MAIN_HELP);
         return EXIT.usage;
       }
-      throw new UsageError('no command given (commands: validate, print-config, doctor)');
+      throw new UsageError(`no command given (commands: ${COMMANDS.join(', ')})`);
     }
     if (command === 'help') {
       const text = HELP[positionals[1] ?? ''] ?? MAIN_HELP;
@@ -195,7 +228,9 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       return EXIT.ok;
     }
     if (positionals.length > 2) throw new UsageError(`${command} takes one path, got ${positionals.length - 1}`);
-    if (values.timeout !== undefined && command !== 'doctor' && command !== 'setup') throw new UsageError('--timeout is an option of doctor and setup');
+    if (values.timeout !== undefined && command !== 'doctor' && command !== 'setup' && command !== 'sessions') throw new UsageError('--timeout is an option of doctor, setup and sessions');
+    for (const flag of ['user', 'revoke'] as const) if (values[flag] !== undefined && command !== 'sessions') throw new UsageError(`--${flag} is an option of sessions`);
+    if (command === 'sessions' && !values.user) throw new UsageError(values.user === undefined ? 'sessions needs --user <id>: whose sessions to list (or end with --revoke)' : '--user is empty: give the user id the sessions hold');
     let timeoutMS: number | undefined;
     if (values.timeout !== undefined) {
       timeoutMS = Number(values.timeout);
@@ -217,10 +252,23 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       return finish(EXIT.ok, { config });
     }
 
+    const defaultTimeout = Math.min(loaded.normalized.operationTimeoutMS, 10_000);
     if (command === 'setup') {
-      const report = await runSetup(loaded, timeoutMS ?? Math.min(loaded.normalized.operationTimeoutMS, 10_000));
+      const report = await runSetup(loaded, timeoutMS ?? defaultTimeout);
       if (!json) io.out(`config       ${loaded.filepath} (environment: ${envLabel(loaded)})\n${setupText(report)}`);
       return finish(report.ok ? EXIT.ok : EXIT.unreachable, { setup: report });
+    }
+
+    if (command === 'sessions') {
+      // A valid file (valid stays true) that cannot serve this command: its issue, with the path to fix.
+      const refusal = sessionsRefusal(loaded);
+      if (refusal) {
+        io.err(`✗ ${loaded.filepath}: ${refusal.path}  ${refusal.message}`);
+        return finish(EXIT.invalid, { issues: [refusal], error: { code: 'invalid', message: `${loaded.filepath}: ${refusal.path}: ${refusal.message}` } });
+      }
+      const result = await runSessions(loaded, values.user!, !!values.revoke, timeoutMS ?? defaultTimeout);
+      if (!json) io.out(`config       ${loaded.filepath} (environment: ${envLabel(loaded)})\n${sessionsText(result)}`);
+      return finish(EXIT.ok, { sessions: result.report });
     }
 
     // doctor
@@ -229,7 +277,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       if (!json) io.out(`config      ${loaded.filepath} (environment: ${envLabel(loaded)})\n${note}`);
       return finish(EXIT.ok, { note });
     }
-    const report = await runDoctor(loaded, timeoutMS ?? Math.min(loaded.normalized.operationTimeoutMS, 10_000));
+    const report = await runDoctor(loaded, timeoutMS ?? defaultTimeout);
     if (!json) io.out(doctorText(loaded, report));
     return finish(EXIT.ok, { doctor: report });
   } catch (e) {
@@ -248,6 +296,12 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         if (!json) io.out(issuesText(e));
       } else io.err(issuesText(e));
       return finish(EXIT.invalid, { file: e.source, valid: false, issues: e.issues, error: { code: 'invalid', message: `${e.source}: ${n === 1 ? '1 problem' : `${n} problems`}` } });
+    }
+    if (e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_USER_ID') {
+      // sessions: a --user the store refuses as a user id (too long): the command line's fault
+      const message = `--user: ${e.message.replace(/^MongoStore\.\w+\(\): /, '')}`;
+      io.err(`connect-mongo: ${message}`);
+      return finish(EXIT.usage, { error: { code: 'usage', message } });
     }
     if (e instanceof DoctorConnectError) {
       io.err(`connect-mongo ${out.command ?? "doctor"}: ${e.message}`);

@@ -53,7 +53,7 @@ function jsonOf(r: Run): any {
   return out;
 }
 /** The --json object with every key at its "does not apply" value, for whole-object comparisons. */
-const blank = { command: null, ok: false, exitCode: 0, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, note: null };
+const blank = { command: null, ok: false, exitCode: 0, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, sessions: null, note: null };
 
 /**
  * The same command line through the exported main() in this process: for the tables of cases below, where a node
@@ -98,7 +98,7 @@ test('--help for the command and for each subcommand; usage errors exit 64', asy
   const main = await run(['--help']);
   assert.is(main.code, 0);
   assert.match(main.stdout, 'Usage: connect-mongo <command> [path] [options]');
-  for (const cmd of ['validate', 'print-config', 'doctor']) {
+  for (const cmd of ['validate', 'print-config', 'doctor', 'setup']) {
     const r = await run([cmd, '--help']);
     assert.is(r.code, 0, cmd);
     assert.match(r.stdout, `Usage: connect-mongo ${cmd} [path]`);
@@ -110,7 +110,7 @@ test('--help for the command and for each subcommand; usage errors exit 64', asy
   assert.match(none.stderr, 'Usage: connect-mongo');
   const bad = await run(['frobnicate']);
   assert.is(bad.code, 64);
-  assert.match(bad.stderr, 'connect-mongo: unknown command "frobnicate" (commands: validate, print-config, doctor, setup)');
+  assert.match(bad.stderr, 'connect-mongo: unknown command "frobnicate" (commands: validate, print-config, doctor, setup, sessions)');
   const opt = await run(['validate', '--verbose']);
   assert.is(opt.code, 64);
   assert.is(opt.stderr, 'connect-mongo: unknown option "--verbose"\nRun "connect-mongo --help" for usage.\n');
@@ -126,7 +126,7 @@ test('a mistyped flag or command gets our own message with a "did you mean"', as
     [['doctor', '--timeot', '5'], 'unknown option "--timeot" — did you mean "--timeout"?'],
     [['print-config', '--ENV', 'x'], 'unknown option "--ENV" — did you mean "--env"?'],
     [['validate', '-x'], 'unknown option "-x"'],
-    [['valdiate'], 'unknown command "valdiate" — did you mean "validate"? (commands: validate, print-config, doctor, setup)'],
+    [['valdiate'], 'unknown command "valdiate" — did you mean "validate"? (commands: validate, print-config, doctor, setup, sessions)'],
     [['validate', '--env'], '--env needs a value (--env <name>)'],
     [['doctor', '--timeout', '--json'], '--timeout needs a value (--timeout <ms>)'],
     [['validate', '--json=yes'], '--json takes no value, found "yes"'],

@@ -1,11 +1,11 @@
 /**
  * `connect-mongo setup`: the one-time set-up of the sessions collection from CI or a deploy step (the TTL index on
  * `expires`), so that many instances started with `createIndexes: false` only check it. Its own short-lived client,
- * like doctor; creates that one index and nothing else.
+ * like doctor; creates that one index and, with the userId option, the { userId: 1 } index, and nothing else.
  */
 import { MongoClient } from 'mongodb';
 import { maskUrl } from '../errors';
-import { ensureSessionIndexes, type SetupResult } from '../setup';
+import { ensureSessionIndexes, ensureUserIndex, type SetupResult, type UserIndexResult } from '../setup';
 import { DoctorConnectError } from './doctor';
 import type { LoadedConfig } from './load';
 
@@ -14,9 +14,11 @@ export interface SetupReport extends Partial<SetupResult> {
   database: string;
   collection: string;
   autoRemove: 'native' | 'interval' | 'disabled';
-  /** true when the index is in place (created or found), or not needed (autoRemove is not 'native') */
+  /** true when the TTL index is in place (created or found), or not needed (autoRemove is not 'native'), and the userId index was not refused */
   ok: boolean;
   message: string;
+  /** with the userId option (whatever autoRemove is): the { userId: 1 } index; null without userId */
+  userIndex: Pick<UserIndexResult, 'index' | 'message'> | null;
 }
 
 const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0].replace(/mongodb(\+srv)?:\/\/\S+/g, (u) => maskUrl(u));
@@ -42,11 +44,14 @@ export async function runSetup(loaded: LoadedConfig, timeoutMS: number): Promise
     const server = { kind: 'ferretdbVersion' in info ? ('FerretDB' as const) : ('MongoDB' as const), version: String(info.version), url: maskUrl(spec.url) };
     const col = client.db(n.dbName).collection(n.collectionName);
     const base = { server, database: col.dbName, collection: n.collectionName, autoRemove: n.autoRemove };
-    if (n.autoRemove !== 'native') {
-      return { ...base, ok: true, message: `autoRemove is '${n.autoRemove}': the store needs no TTL index, nothing was created` };
-    }
-    const result = await ensureSessionIndexes(col, { writeConcern: n.writeConcern });
-    return { ...base, ...result, ok: result.index === 'created' || result.index === 'found' };
+    const ttl =
+      n.autoRemove === 'native'
+        ? await ensureSessionIndexes(col, { writeConcern: n.writeConcern }).then((r) => ({ ...r, ok: r.index === 'created' || r.index === 'found' }))
+        : { ok: true, message: `autoRemove is '${n.autoRemove}': the store needs no TTL index, nothing was created` };
+    // after the TTL index, as the store does: two index builds at once on a new collection could race to create it
+    const user = n.userId ? await ensureUserIndex(col, { writeConcern: n.writeConcern }) : undefined;
+    const userIndex = user ? { index: user.index, message: user.message } : null;
+    return { ...base, ...ttl, ok: ttl.ok && user?.index !== 'refused', userIndex };
   } catch (e) {
     if (e instanceof DoctorConnectError) throw e;
     if (typeof (e as { code?: unknown })?.code === 'number') throw new DoctorConnectError(`the server refused a step of setup: ${oneLine(e)}`);
@@ -61,6 +66,8 @@ export function setupText(r: SetupReport): string {
   return [
     `server       ${r.server.kind} ${r.server.version} at ${r.server.url}`,
     `sessions in  ${r.database}.${r.collection}`,
-    `${r.ok ? '✓' : '✗'} ${r.message}`,
+    // the TTL index's own verdict (ok also counts the userId index)
+    `${r.index === undefined || r.index === 'created' || r.index === 'found' ? '✓' : '✗'} ${r.message}`,
+    ...(r.userIndex ? [`${r.userIndex.index === 'refused' ? '✗' : '✓'} ${r.userIndex.message}`] : []),
   ].join('\n');
 }
