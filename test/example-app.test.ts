@@ -13,7 +13,7 @@ import { MongoClient } from 'mongodb';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { dbNameFor, openTestDb, isFerret, type TestDb } from './helpers';
 import { repoRoot, tmpRoot } from './server';
-import { findBrowser, OFFLINE_ARGS } from './browser';
+import { findBrowser, OFFLINE_ARGS, type Browser as FoundBrowser } from './browser';
 
 const COOKIE = 'example.sid';
 const artifacts = join(repoRoot, 'test-artifacts');
@@ -86,8 +86,37 @@ async function sidOf(ctx: BrowserContext): Promise<string | undefined> {
 const text = async (page: Page, id: string) => ((await page.getByTestId(id).textContent()) ?? '').trim();
 
 let t: TestDb;
-let ctx: BrowserContext | undefined;
-let userDataDir: string | undefined;
+// Every browser opened, each with its profile in .tmp/: closed and removed after the tests.
+const opened: Array<{ ctx: BrowserContext; dir: string }> = [];
+
+/**
+ * A browser of its own (a device): a persistent context, whose profile and everything the browser writes outside it
+ * (temp files, caches, fontconfig, .pki) land in .tmp/.
+ */
+async function openDevice(browser: FoundBrowser): Promise<{ ctx: BrowserContext; page: Page }> {
+  const dir = mkdtempSync(join(tmpRoot, 'chromium-'));
+  const browserTmp = join(dir, 'tmp');
+  mkdirSync(browserTmp);
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: browser.path,
+    headless: true,
+    args: OFFLINE_ARGS,
+    env: { ...process.env, HOME: dir, TMPDIR: browserTmp, XDG_CONFIG_HOME: join(dir, 'config'), XDG_CACHE_HOME: join(dir, 'cache') },
+    viewport: { width: 1000, height: 760 },
+  });
+  opened.push({ ctx, dir });
+  return { ctx, page: ctx.pages()[0] ?? (await ctx.newPage()) };
+}
+
+async function logIn(page: Page, url: string, name: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByTestId('user').waitFor();
+  // express-session sends all of a page but its last byte before the session is saved: 'load' (the whole page) is
+  // after the save, so that the next step reads what this page stored.
+  await page.waitForLoadState('load');
+}
 
 test.before(async () => {
   t = await openTestDb(__filename);
@@ -95,34 +124,23 @@ test.before(async () => {
   mkdirSync(artifacts, { recursive: true });
 });
 test.after(async () => {
-  await ctx?.close().catch(() => {});
+  for (const o of opened) await o.ctx.close().catch(() => {});
   for (const a of [...apps]) await Promise.race([a.stop(), new Promise((r) => setTimeout(r, 10_000))]);
   killAll();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  for (const o of opened) rmSync(o.dir, { recursive: true, force: true });
   await t?.close();
 });
 
 test('in chromium: counter, log-in, restart of the app, admin list, log-out', async () => {
   const browser = await findBrowser();
   console.log(`# browser: ${browser.source}`);
-  const sessions = t.db.collection<{ _id: string; session: any; expires: Date }>('sessions');
+  const sessions = t.db.collection<{ _id: string; session: any; expires: Date; userId?: string }>('sessions');
   const appEnv = { MONGODB_URI: t.uri, EXAMPLE_DB_NAME: t.dbName };
   let app = await startApp(appEnv);
   assert.match(app.output(), 'server: MONGODB_URI');
   assert.match(app.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
-  userDataDir = mkdtempSync(join(tmpRoot, 'chromium-'));
-  const browserTmp = join(userDataDir, 'tmp');
-  mkdirSync(browserTmp);
-  ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: browser.path,
-    headless: true,
-    args: OFFLINE_ARGS,
-    // Whatever the browser writes outside its profile (temp files, caches, fontconfig, .pki) lands in .tmp/ too.
-    env: { ...process.env, HOME: userDataDir, TMPDIR: browserTmp, XDG_CONFIG_HOME: join(userDataDir, 'config'), XDG_CACHE_HOME: join(userDataDir, 'cache') },
-    viewport: { width: 1000, height: 760 },
-  });
-  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const { ctx, page } = await openDevice(browser);
 
   // Off the network: no host name resolves, not even "localhost" (which would reach the app without the rule), so
   // nothing but 127.0.0.1 is ever asked for. In a page of its own: its error page would interrupt the next goto.
@@ -156,6 +174,8 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
   assert.is.not(sid, anonSid, 'logging in regenerated the session id');
   assert.is(await sessions.findOne({ _id: anonSid, session: { $ne: null } }), null, 'the pre-login session is gone (a destroy leaves only an expired marker without it)');
   assert.is((await sessions.findOne({ _id: sid }))?.session.user, name);
+  assert.is((await sessions.findOne({ _id: sid }))?.userId, name, 'the config\'s userId option keeps the user at the top level');
+  assert.is(await text(page, 'device-count'), '1', 'one device of this user: this one');
 
   // Restart the app process (SIGTERM, as Ctrl-C): it exits cleanly, and the session survives in the database.
   assert.is(await app.stop(), 0, `the app exits with 0 on SIGTERM:\n${app.output()}`);
@@ -185,7 +205,7 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
 
   // Log out: the session document leaves the collection, and the page offers the log-in form again.
   await page.goto(app.url);
-  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
   await page.getByLabel('Name').waitFor();
   assert.is(await sessions.findOne({ _id: sid, session: { $ne: null } }), null, 'the destroyed session is gone from the collection');
   assert.is(await text(page, 'views'), '1', 'a fresh session after log-out');
@@ -193,6 +213,69 @@ test('in chromium: counter, log-in, restart of the app, admin list, log-out', as
 
   assert.is(await app.stop(), 0);
   console.log(`# screenshots: ${join('test-artifacts', 'example-app-home.png')}, ${join('test-artifacts', 'example-app-admin.png')}`);
+});
+
+test('in chromium, two devices of one user: the second logs the first out with "Log out everywhere else"', async () => {
+  const browser = await findBrowser();
+  const sessions = t.db.collection<{ _id: string; session: any; userId?: string }>('sessions');
+  const app = await startApp({ MONGODB_URI: t.uri, EXAMPLE_DB_NAME: t.dbName });
+  const [laptop, phone] = [await openDevice(browser), await openDevice(browser)];
+  const name = 'Margaret <i>Hamilton</i>';
+  const live = () => sessions.find({ userId: name, session: { $ne: null } }).toArray();
+
+  await logIn(laptop.page, app.url, name);
+  assert.is(await text(laptop.page, 'device-count'), '1');
+  await logIn(phone.page, app.url, name);
+  const [laptopSid, phoneSid] = [(await sidOf(laptop.ctx))!, (await sidOf(phone.ctx))!];
+  assert.ok(laptopSid && phoneSid && laptopSid !== phoneSid, 'two devices, two sessions');
+
+  // The phone lists both devices, newest first: itself (marked), then the laptop; short tags only, never an id.
+  assert.is(await text(phone.page, 'device-count'), '2');
+  const rows = phone.page.locator('[data-testid=devices] tbody tr');
+  assert.is(await rows.count(), 2);
+  const cells = async (i: number) => (await rows.nth(i).locator('td').allTextContents()).map((c) => c.trim());
+  const [mine, other] = [await cells(0), await cells(1)];
+  assert.is(mine[0], `${phoneSid.slice(0, 6)}… (this device)`);
+  assert.is(other[0], `${laptopSid.slice(0, 6)}…`);
+  for (const row of [mine, other]) {
+    assert.match(row[1], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(just now\)$/, 'signed in: the log-in created the document');
+    assert.match(row[2], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(just now\)$/, 'last activity: its updatedAt');
+    assert.match(row[3], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(in (59|60) min\)$/, 'expiry: the cookie lasts an hour');
+  }
+  const html = await phone.page.content();
+  assert.not.match(html, phoneSid, 'no full session id on the page');
+  assert.not.match(html, laptopSid, 'no full session id of another device on the page');
+  assert.is((await live()).length, 2);
+
+  // "Log out everywhere else": one other session ended, and this one stays.
+  await phone.page.getByRole('button', { name: 'Log out everywhere else' }).click();
+  await phone.page.getByTestId('ended').waitFor();
+  await phone.page.waitForLoadState('load'); // the page's own save (the count cleared) has landed: see logIn()
+  assert.is(await text(phone.page, 'ended'), '1 other session ended.');
+  assert.is(await text(phone.page, 'device-count'), '1');
+  await phone.page.screenshot({ path: join(artifacts, 'example-app-devices.png'), fullPage: true });
+
+  // The laptop's next page load: its session is gone, so it is logged out (a fresh session, a new cookie).
+  await laptop.page.goto(app.url);
+  await laptop.page.getByLabel('Name').waitFor();
+  assert.is(await laptop.page.getByTestId('user').count(), 0, 'the laptop is logged out');
+  assert.is(await text(laptop.page, 'views'), '1', 'a fresh session');
+  assert.is.not(await sidOf(laptop.ctx), laptopSid);
+
+  // The phone is still logged in, sees one device (itself), and the notice was shown once.
+  await phone.page.goto(app.url);
+  assert.is(await text(phone.page, 'user'), name);
+  assert.is(await text(phone.page, 'device-count'), '1');
+  assert.is(await phone.page.locator('[data-testid=devices] tbody tr.mine').count(), 1);
+  assert.is(await phone.page.getByTestId('ended').count(), 0, 'the count is shown once');
+  assert.is(await sidOf(phone.ctx), phoneSid);
+
+  // In the collection: one live session of that user remains, the phone's; the laptop's holds no session any more.
+  assert.equal((await live()).map((d) => d._id === phoneSid), [true]);
+  assert.is(await sessions.findOne({ _id: laptopSid, session: { $ne: null } }), null);
+
+  assert.is(await app.stop(), 0, app.output());
+  console.log(`# screenshot: ${join('test-artifacts', 'example-app-devices.png')}`);
 });
 
 // The default without MONGODB_URI: the embedded FerretDB on SQLite in a data dir, kept across restarts, and stopped

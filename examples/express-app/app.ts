@@ -1,16 +1,19 @@
 /**
- * The example's Express app: a visit counter kept in the session, log-in (regenerate) and log-out (destroy), and a
- * page listing the live sessions read back from the store. Any express-session Store works; the example passes the
- * MongoStore that createStoreFromConfig() built.
+ * The example's Express app: a visit counter kept in the session, log-in (regenerate) and log-out (destroy), the
+ * logged-in user's devices (sessions by user: the config's userId option names req.session.user) with "Log out
+ * everywhere else", and a page listing the live sessions read back from the store. Any express-session Store works;
+ * the example passes the MongoStore that createStoreFromConfig() built.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import session, { type Store, type SessionData } from 'express-session';
-import { adminPage, homePage, shortId, esc, type AdminRow, type PageInfo } from './views';
+import { adminPage, homePage, shortId, esc, type AdminRow, type DeviceRow, type PageInfo } from './views';
 
 declare module 'express-session' {
   interface SessionData {
     views?: number;
     user?: string;
+    /** how many sessions "Log out everywhere else" ended, shown once by the next page */
+    ended?: number;
   }
 }
 
@@ -45,9 +48,11 @@ export function createApp({ store, secret, info, maxAge = 60 * 60 * 1000 }: AppO
     }),
   );
 
-  app.get('/', (req, res) => {
+  app.get('/', async (req, res) => {
     req.session.views = (req.session.views ?? 0) + 1;
-    res.type('html').send(home(req, info));
+    const ended = req.session.ended;
+    delete req.session.ended;
+    res.type('html').send(home(req, info, undefined, await devices(store, req), ended));
   });
 
   app.post('/login', (req, res, next) => {
@@ -65,6 +70,19 @@ export function createApp({ store, secret, info, maxAge = 60 * 60 * 1000 }: AppO
       req.session.views = views;
       req.session.save((err2) => (err2 ? next(err2) : res.redirect(303, '/')));
     });
+  });
+
+  // Ends the user's other sessions; this one stays. A device logged out here finds no session on its next request.
+  app.post('/logout-others', async (req, res) => {
+    const user = req.session.user;
+    const byUser = store as Store & Partial<UserSessionStore>;
+    if (!user || typeof byUser.destroyUserSessions !== 'function') return void res.redirect(303, '/');
+    // The count is shown by the page this redirects to, so that a reload posts nothing again. Saved before the
+    // redirect: express-session saves while the response ends, and the browser follows a 303 on its headers alone,
+    // so the next page could otherwise read the session before the count is in it.
+    req.session.ended = await byUser.destroyUserSessions(user, { except: req.sessionID });
+    await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    res.redirect(303, '/');
   });
 
   app.post('/logout', (req, res, next) => {
@@ -98,14 +116,42 @@ export function createApp({ store, secret, info, maxAge = 60 * 60 * 1000 }: AppO
   return app;
 }
 
-function home(req: Request, info: PageInfo, error?: string): string {
+function home(req: Request, info: PageInfo, error?: string, devices?: DeviceRow[], ended?: number): string {
   return homePage(info, {
     views: req.session.views ?? 0,
     user: req.session.user,
     shortId: shortId(req.sessionID),
     expires: req.session.cookie.expires ?? undefined,
     error,
+    devices,
+    ended,
   });
+}
+
+/** What a MongoStore with the userId option adds to the Store interface (sessions by user). */
+interface UserSessionStore {
+  userSessions(userId: string): Promise<Array<{ id: string; expires?: Date; lastWrite?: Date; createdAt?: Date; updatedAt?: Date }>>;
+  destroyUserSessions(userId: string, options: { except: string }): Promise<number>;
+}
+
+/**
+ * The logged-in user's sessions, newest first; undefined when nobody is logged in or the store cannot list them (the
+ * MemoryStore a config's fallbackMemory gives, or a MongoStore without the userId option). Their stored ids are the sids here: the example's config has no
+ * transformId or hashIds, under which "this device" would have to be told apart another way.
+ */
+async function devices(store: Store, req: Request): Promise<DeviceRow[] | undefined> {
+  const byUser = store as Store & Partial<UserSessionStore>;
+  const user = req.session.user;
+  if (!user || typeof byUser.userSessions !== 'function') return undefined;
+  // a MongoStore whose config has no userId: the page says it cannot list them, rather than failing
+  const list = await byUser.userSessions(user).catch((e: { code?: string }) => (e?.code === 'ERR_CONNECT_MONGO_UNSUPPORTED' ? undefined : Promise.reject(e)));
+  return list?.map((s) => ({
+    shortId: shortId(s.id),
+    mine: s.id === req.sessionID,
+    signedIn: s.createdAt, // a log-in regenerates the session: its document is created then
+    lastActivity: s.updatedAt ?? s.lastWrite, // updatedAt (timestamps: true) moves on touch() too
+    expires: s.expires,
+  }));
 }
 
 interface Live {

@@ -16,6 +16,19 @@ export interface HomeModel {
   shortId: string;
   expires?: Date;
   error?: string;
+  /** the logged-in user's sessions (store.userSessions()); undefined: the store cannot list them */
+  devices?: DeviceRow[];
+  /** how many sessions "Log out everywhere else" just ended */
+  ended?: number;
+}
+
+/** One of the user's sessions, with nothing of its id but the short tag. */
+export interface DeviceRow {
+  shortId: string;
+  mine: boolean;
+  signedIn?: Date;
+  lastActivity?: Date;
+  expires?: Date;
 }
 
 export interface AdminRow {
@@ -35,11 +48,21 @@ export const shortId = (id: string): string => `${id.slice(0, 6)}…`;
 /** "2025-05-01 12:00:00 UTC (in 59 min)" */
 export function expiry(date: Date | undefined, now = new Date()): string {
   if (!date) return 'no expiry';
-  const abs = date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const abs = utc(date);
   const mins = Math.round((date.getTime() - now.getTime()) / 60_000);
   const rel = mins >= 120 ? `in ${Math.round(mins / 60)} h` : mins >= 1 ? `in ${mins} min` : 'in under a minute';
   return `${abs} (${rel})`;
 }
+
+/** "2025-05-01 12:00:00 UTC (3 min ago)" */
+export function ago(date: Date | undefined, now = new Date()): string {
+  if (!date) return 'unknown';
+  const mins = Math.round((now.getTime() - date.getTime()) / 60_000);
+  const rel = mins >= 120 ? `${Math.round(mins / 60)} h ago` : mins >= 1 ? `${mins} min ago` : 'just now';
+  return `${utc(date)} (${rel})`;
+}
+
+const utc = (date: Date) => date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
 
 const STYLE = `
   :root { color-scheme: light; --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --accent: #116149; --bg: #f5f7fa; }
@@ -60,6 +83,7 @@ const STYLE = `
   input[type=text] { padding: .45rem .6rem; border: 1px solid var(--line); border-radius: 6px; font: inherit; min-width: 14rem; }
   button { padding: .45rem .9rem; border: 0; border-radius: 6px; background: var(--accent); color: #fff; font: inherit; cursor: pointer; }
   button.secondary { background: #52606d; }
+  button:disabled { opacity: .5; cursor: default; }
   table { width: 100%; border-collapse: collapse; font-size: .95rem; }
   th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); }
   code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
@@ -115,8 +139,39 @@ export function homePage(info: PageInfo, m: HomeModel): string {
 <section>
   <h2>Your session</h2>
   <p>Stored id <code data-testid="sid">${esc(m.shortId)}</code> · expires ${esc(expiry(m.expires))}</p>
-</section>`,
+</section>${m.user ? devicesSection(m) : ''}`,
   );
+}
+
+function devicesSection(m: HomeModel): string {
+  const ended =
+    m.ended === undefined ? '' : `<p data-testid="ended"><strong>${esc(m.ended)}</strong> other session${m.ended === 1 ? '' : 's'} ended.</p>`;
+  if (!m.devices) return `<section><h2>Your devices</h2>${ended}<p class="muted">This store cannot list a user's sessions (it needs a MongoStore with the userId option).</p></section>`;
+  const rows = m.devices
+    .map(
+      (d) => `<tr${d.mine ? ' class="mine"' : ''}>
+  <td><code>${esc(d.shortId)}</code>${d.mine ? ' <strong>(this device)</strong>' : ''}</td>
+  <td>${esc(ago(d.signedIn))}</td>
+  <td>${esc(ago(d.lastActivity))}</td>
+  <td>${esc(expiry(d.expires))}</td>
+</tr>`,
+    )
+    .join('\n');
+  const others = m.devices.some((d) => !d.mine);
+  return `
+<section>
+  <h2>Your devices (<span data-testid="device-count">${m.devices.length}</span>)</h2>
+  ${ended}
+  <p class="muted">Every live session of this user, from <code>store.userSessions(user)</code> (the config's <code>userId</code> option).</p>
+  <table data-testid="devices">
+    <thead><tr><th>Session</th><th>Signed in</th><th>Last activity</th><th>Expires</th></tr></thead>
+    <tbody>
+${rows}
+    </tbody>
+  </table>
+  <form method="post" action="/logout-others"><button class="secondary" type="submit"${others ? '' : ' disabled'}>Log out everywhere else</button>
+  <span class="muted">ends every other session of this user: <code>store.destroyUserSessions(user, { except: req.sessionID })</code></span></form>
+</section>`;
 }
 
 export function adminPage(info: PageInfo, rows: AdminRow[]): string {
