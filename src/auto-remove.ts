@@ -8,7 +8,9 @@
  */
 import type { Collection, WriteConcernSettings } from 'mongodb';
 import type { SessionDocument } from '../generated';
-import { isTtlRefusalFinal } from './driver-errors';
+import { isTtlRefusalFinal, permanentReason } from './driver-errors';
+import type { Connection } from './connection';
+import type { NormalizedOptions } from './options';
 import { debug } from './debug';
 import { MongoStoreError } from './errors';
 import { ensureUserIndex, findTtlIndex, findUserIndex, missingTtlIndexMessage } from './setup';
@@ -29,6 +31,23 @@ export interface AutoRemoveOptions {
   userIndex?: boolean;
   /** the store's error when the connection can never work (refused credentials, unusable configuration), else undefined */
   fatal?: (e: unknown) => Error | undefined;
+}
+
+/** A store's AutoRemover: its options, and what its connection says of the server and of failures for good. */
+export function autoRemoverOf(connection: Connection, opts: Pick<NormalizedOptions<any>, 'autoRemove' | 'autoRemoveIntervalMs' | 'createIndexes' | 'userId' | 'writeConcern'>, warn: AutoRemoveOptions['warn']): AutoRemover {
+  return new AutoRemover(connection.collection, {
+    mode: opts.autoRemove,
+    intervalMs: opts.autoRemoveIntervalMs,
+    createIndexes: opts.createIndexes,
+    userIndex: !!opts.userId,
+    writeConcern: opts.writeConcern,
+    serverKey: () => connection.serverKey,
+    fatal: (e) => {
+      const reason = permanentReason(e);
+      return connection.fatal ?? (reason ? connection.permanent(reason, e) : undefined);
+    },
+    warn,
+  });
 }
 
 /** server + namespace of every TTL fallback already warned about in this process */

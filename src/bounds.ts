@@ -24,6 +24,12 @@ export function commandOptions(name: string, ms: number, deadline: number, write
   return writeConcern ? { timeoutMS: left, signal, writeConcern } : { timeoutMS: left, signal };
 }
 
+/** `p`, keeping the process alive until it settles (the store's own timers are unref'd; whoever awaits this is not). */
+export function keepingAlive<T>(p: Promise<T>): Promise<T> {
+  const hold = setInterval(() => {}, 2 ** 31 - 1);
+  return p.finally(() => clearInterval(hold));
+}
+
 /**
  * Resolves once performance.now() has passed `deadline`. The driver's timeout of a command can end it up to a
  * millisecond or two before the call's deadline (timeoutMS is whole ms, and timers may fire early): a call whose

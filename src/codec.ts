@@ -10,7 +10,8 @@ import { bsonProblem, jsonProblem, sizeProblem } from './storable';
 
 /** Without a cipher both directions are synchronous: a read without crypto adds no promise to the request. */
 export interface Codec<S> {
-  encode(session: S, id: string): Promise<string | Record<string, unknown>>;
+  /** the value to store, and the session's text before any cipher when it is one (unchanged.ts digests it) */
+  encode(session: S, id: string): Promise<{ stored: string | Record<string, unknown>; text?: string }>;
   decode(stored: unknown, id: string): S | Promise<S>;
 }
 
@@ -94,7 +95,7 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
         // A document goes to the server as it is: refused here what a server would refuse, or drop the connection for.
         const why = typeof payload === 'object' ? bsonProblem(payload, id) : sizeProblem(payload, id);
         if (why) throw refused(why);
-        return payload as string | Record<string, unknown>;
+        return { stored: payload as string | Record<string, unknown>, text: typeof payload === 'string' ? payload : undefined };
       }
       let stored: string;
       try {
@@ -104,7 +105,7 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       }
       const tooBig = sizeProblem(stored, id);
       if (tooBig) throw refused(tooBig);
-      return stored;
+      return { stored, text: typeof payload === 'string' ? payload : undefined };
     },
 
     decode(stored, id) {

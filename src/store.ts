@@ -9,12 +9,13 @@ import type { SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
 import { MongoStoreError, hideFromInspection } from './errors';
 import { Connection } from './connection';
-import { AutoRemover, type AutoRemoveMode } from './auto-remove';
+import { autoRemoverOf, type AutoRemover, type AutoRemoveMode } from './auto-remove';
 import { createCodec, sessionRefusal, type Codec } from './codec';
-import { isNamespaceNotFound, permanentReason, readableError } from './driver-errors';
-import { STAMPED_BY, clearStamped, destroyUpdate, nextStamp, stampedUpsert } from './write-order';
+import { isNamespaceNotFound, readableError } from './driver-errors';
+import { STAMPED_BY, clearStamped, destroyUpdate, nextStamp, stampedUpsert, type Upserted } from './write-order';
+import { Unchanged, digestOf } from './unchanged';
 import { SharedWork } from './shared';
-import { commandOptions, fetchedWithin, untilPast } from './bounds';
+import { commandOptions, fetchedWithin, keepingAlive, untilPast } from './bounds';
 import { Operations } from './operations';
 import { Users, endUserSessions, listUserSessions, trimUserSessions, type UserId, type UserSession } from './user-sessions';
 import { expiresOf, isThenable, liveFilter, sessionFrom, setUpdate, storageIdFunction, touchFilter, touchUpdate, withinTouchWindow, withoutLastModified } from './session-doc';
@@ -36,6 +37,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   /** The _id a sid is stored under (itself, or its transformId/hashIds form); refuses a malformed sid before any query */
   storageId!: (sid: unknown) => string;
   private shared!: SharedWork<SessionDocument>;
+  private unchanged!: Unchanged;
   private closing?: Promise<void>;
   private ops!: Operations;
   /** with the userId option: the sessions' users (user-sessions.ts) */
@@ -80,23 +82,12 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     this.codec = createCodec(opts);
     this.storageId = storageIdFunction(opts);
     this.shared = new SharedWork();
+    this.unchanged = new Unchanged();
     this.ops = new Operations(this.connection, opts.operationTimeoutMS);
     if (opts.userId) this.users = new Users(opts);
-    this.autoRemover = new AutoRemover(this.connection.collection, {
-      mode: opts.autoRemove,
-      intervalMs: opts.autoRemoveIntervalMs,
-      createIndexes: opts.createIndexes,
-      userIndex: !!opts.userId,
-      writeConcern: opts.writeConcern,
-      serverKey: () => this.connection.serverKey,
-      fatal: (e) => {
-        const reason = permanentReason(e);
-        return this.connection.fatal ?? (reason ? this.connection.permanent(reason, e) : undefined);
-      },
-      warn: (message, code) => this.warn(message, code),
-    });
+    this.autoRemover = autoRemoverOf(this.connection, opts, (message, code) => this.warn(message, code));
     // Logging a store (util.inspect at any depth, JSON) must not reach the client and its connection string.
-    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared', 'ops', 'users'], () => ({ options: this.options }));
+    hideFromInspection(this, ['connection', 'autoRemover', 'codec', 'storageId', 'shared', 'unchanged', 'ops', 'users'], () => ({ options: this.options }));
   }
 
   /**
@@ -107,17 +98,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
    */
   ready(): Promise<{ autoRemove: AutoRemoveMode }> {
     this.readyState ??= this.connection.collection.then(() => this.connection.reached()).then(() => this.autoRemover.ready);
-    const hold = setInterval(() => {}, 2 ** 31 - 1);
-    return this.readyState.then(
-      (autoRemove) => {
-        clearInterval(hold);
-        return { autoRemove };
-      },
-      (e) => {
-        clearInterval(hold);
-        throw e;
-      },
-    );
+    return keepingAlive(this.readyState).then((autoRemove) => ({ autoRemove }));
   }
 
   /** The collection the sessions live in (for tools and tests). */
@@ -160,11 +141,17 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const id = this.storageId(sid);
         const now = new Date();
         const owner = this.users?.ownerOf(session); // a wrong user id fails the set before anything is written
-        const encoded = await this.codec.encode(withoutLastModified(session, this.options), id);
+        const { stored, text } = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
+        const digest = text === undefined ? undefined : digestOf(text);
+        // What this store last wrote but for the expiry (unchanged.ts): a touch; a session destroyed since stays so.
+        if (digest !== undefined && this.unchanged.matches(id, digest)) {
+          debugSid('set %s unchanged: %s', sid, (await this.touchStored(col, id, session, expires, now, deadline)) ?? 'expiry not moved');
+          return void this.emit('set', sid);
+        }
         const options = () => this.driverOptions('set', deadline, true);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
-        const res = await stampedUpsert(col, id, (stamp) => setUpdate(encoded, expires, now, this.options, stamp, STAMPED_BY, owner), options, this.options.operationTimeoutMS, owner);
+        const res = await this.written(id, digest, stampedUpsert(col, id, (stamp) => setUpdate(stored, expires, now, this.options, stamp, STAMPED_BY, owner), options, this.options.operationTimeoutMS, owner));
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
@@ -181,27 +168,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     const deadline = this.deadline();
     return answer(
       this.run('touch', async (col) => {
-        const id = this.storageId(sid);
         const now = new Date();
-        if (withinTouchWindow(session, now, this.options)) {
-          debugSid('touch %s skipped (touchAfter)', sid);
-          return;
-        }
-        const expires = expiresOf(session, now, this.options);
-        // A bound, not a stamp of its own: writes called until this touch's time is up may be ordered either side of
-        // it; one called after it timed out must not be undone by it landing late (write-order.ts).
-        const stamp = nextStamp() + Math.max(0, deadline - performance.now());
-        // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
-        const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
-          const res = await col.updateOne(touchFilter(id, stamp), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
-          return { matched: res.matchedCount > 0, lastModified: now };
-        });
-        if (!matched) {
-          debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
-          return;
-        }
-        if (this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = lastModified;
-        this.emit('touch', sid, session);
+        const found = await this.touchStored(col, this.storageId(sid), session, expiresOf(session, now, this.options), now, deadline);
+        if (found === 'skipped') debugSid('touch %s skipped (touchAfter)', sid);
+        else if (!found) debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
+        else this.emit('touch', sid, session);
       }).catch(async (e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
         // next(err) there (the app could only drop the connection). The next request's touch extends the expiry.
@@ -221,7 +192,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('destroy', async (col) => {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
-        await stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true), this.options.operationTimeoutMS);
+        await this.written(id, undefined, stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true), this.options.operationTimeoutMS));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
@@ -268,8 +239,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         try {
           // stamped, and leaving markers (write-order.ts): a clear that lands late removes nothing written after it,
           // and a write on its way when it is acknowledged lands on nothing
-          await clearStamped(col, () => this.driverOptions('clear', deadline, true), this.options.operationTimeoutMS);
+          this.unchanged.forgetBefore(await clearStamped(col, () => this.driverOptions('clear', deadline, true), this.options.operationTimeoutMS));
         } catch (e) {
+          this.unchanged.forgetBefore(nextStamp()); // it may land late
           if (!isNamespaceNotFound(e)) throw e;
         }
       }),
@@ -379,6 +351,32 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return sessionFrom(doc, sid, this.codec, this.options, (err) => this.emit('corrupt', err));
   }
 
+  /** A touch: the stored expiry only, none within touchAfter ('skipped'), shared (shared.ts); whether it was there. */
+  private async touchStored(col: Collection<SessionDocument>, id: string, session: S, expires: Date, now: Date, deadline: number): Promise<boolean | 'skipped'> {
+    if (withinTouchWindow(session, now, this.options)) return 'skipped';
+    // A bound, not a stamp of its own: a write called after this touch timed out must not be undone by it (write-order.ts).
+    const stamp = nextStamp() + Math.max(0, deadline - performance.now());
+    // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
+    const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
+      const res = await col.updateOne(touchFilter(id, stamp), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
+      return { matched: res.matchedCount > 0, lastModified: now };
+    });
+    if (matched && this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = lastModified;
+    return matched;
+  }
+
+  /** A set's or destroy's write, and what unchanged.ts remembers of it: its digest when it landed, nothing when it failed. */
+  private async written(id: string, digest: string | undefined, write: Promise<Upserted>): Promise<Upserted> {
+    try {
+      const res = await write;
+      if (res.stamp !== undefined) this.unchanged.remember(id, digest, res.stamp);
+      return res;
+    } catch (e) {
+      this.unchanged.remember(id, undefined, nextStamp()); // it may land late: the next set is a full write
+      throw e;
+    }
+  }
+
   /** The stored forms of a user id (user-sessions.ts); without the userId option, the error of a method that needs it. */
   private formsOf(userId: unknown, method: string): UserId[] {
     if (!this.users) throw new MongoStoreError(`MongoStore.${method}() needs the userId option (where the session holds its user's id, e.g. "passport.user")`, 'ERR_CONNECT_MONGO_UNSUPPORTED');
@@ -397,6 +395,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   /** `destroy` for each ended session whose _id is its sid; one `destroyUser` with the count otherwise. */
   private emitEnded(ids: string[]) {
     if (ids.length === 0) return;
+    const after = nextStamp();
+    for (const id of ids) this.unchanged.remember(id, undefined, after);
     if (this.options.transformId || this.options.hashIdsSecret) this.emit('destroyUser', ids.length);
     else for (const id of ids) this.emit('destroy', id);
   }

@@ -120,13 +120,13 @@ export function lateWrites(namespace?: string, now = Date.now()): { remembered: 
  * of a session still on its way lands on nothing (as after a destroy); so does each _id whose write failed in this
  * process within a marker's lifetime, since a late write of a session created then would find no document at all.
  * Its stamp is after the newest stored one: a session another instance wrote just before, its clock ahead of ours,
- * goes too.
+ * goes too. Answers that stamp.
  */
 export async function clearStamped(
   col: Collection<SessionDocument>,
   options: () => { timeoutMS?: number; writeConcern?: object },
   operationTimeoutMS: number,
-): Promise<void> {
+): Promise<number> {
   const { writeConcern: _w, ...readOptions } = options();
   const newest = await col.findOne(
     { stamp: { $lte: wallClock() + DAMAGED_AHEAD_MS } },
@@ -140,7 +140,7 @@ export async function clearStamped(
   const ids = lateIds.get(col.namespace);
   if (ids) forgetPast(ids);
   const late = [...(ids?.keys() ?? [])];
-  if (late.length === 0) return;
+  if (late.length === 0) return stamp;
   const upserts = late.map((id) => ({ updateOne: { filter: notNewerThan(id, stamp), update: marker, upsert: true } }));
   // a newer document (E11000) was written after the clear: it stays
   await col.bulkWrite(upserts, { ...options(), ordered: false }).catch((e) => {
@@ -148,6 +148,7 @@ export async function clearStamped(
     const onlyNewer = isDuplicateKey(e) && Array.isArray(errors) && errors.every((w) => w.code === 11000) && !(e as { writeConcernError?: unknown }).writeConcernError;
     if (!onlyNewer) throw e;
   });
+  return stamp;
 }
 
 function markerLifetime(operationTimeoutMS: number): number {
@@ -170,6 +171,8 @@ export function destroyUpdate(stamp: number, now: Date, operationTimeoutMS: numb
 export interface Upserted {
   created: boolean;
   moved: boolean;
+  /** the stamp it landed with; undefined when a later write of this process superseded it */
+  stamp?: number;
 }
 
 /**
@@ -216,7 +219,7 @@ async function upsertInOrder(
     try {
       const filter = owner === undefined ? notNewerThan(id, stamp) : { ...notNewerThan(id, stamp), userId: owner };
       const res = await col.updateOne(filter, update(stamp), { ...options(), upsert: true });
-      return { created: res.upsertedCount > 0, moved: moved && res.upsertedCount === 0 };
+      return { created: res.upsertedCount > 0, moved: moved && res.upsertedCount === 0, stamp };
     } catch (e) {
       if (!isDuplicateKey(e) || attempt >= UPSERT_ATTEMPTS) throw e;
       const { writeConcern: _w, ...readOptions } = options();
@@ -231,8 +234,9 @@ async function upsertInOrder(
       if ((stored !== undefined && typeof stored !== 'number') || (typeof stored === 'number' && stored > wallClock() + DAMAGED_AHEAD_MS)) {
         // a damaged stamp (no clock is a day ahead) must neither lock the session nor move our clock: replace it, on
         // that very stamp (a late replace must not land over a later write), or try again
-        const res = await col.updateOne({ _id: id, stamp: stored }, update(nextStamp()), options());
-        if (res.matchedCount) return { created: false, moved };
+        const replaced = nextStamp();
+        const res = await col.updateOne({ _id: id, stamp: stored }, update(replaced), options());
+        if (res.matchedCount) return { created: false, moved, stamp: replaced };
         stamp = nextStamp();
         continue;
       }

@@ -293,7 +293,7 @@ test("a touch sent while a set was under way is not shared once both are done (i
   // the set's expiry (an hour shorter) then wins. A touch awaited after both must write its own.
   const big = "x".repeat(1_000_000);
   for (let round = 0; round < 3; round++) {
-    await store.set("tso", sessionOf({ big }, 3_600_000));
+    await store.set("tso", sessionOf({ big, round }, 3_600_000));
     reset();
     const asked = sessionOf({ big }, 7_200_000);
     const setSent = new Promise<void>((resolve) => {
@@ -304,7 +304,8 @@ test("a touch sent while a set was under way is not shared once both are done (i
       };
       t.client.on("commandStarted", onStart);
     });
-    const set = store.set("tso", sessionOf({ big }, 3_600_000));
+    // another session than the one stored: a full write (an unchanged one would be a touch, src/unchanged.ts)
+    const set = store.set("tso", sessionOf({ big, round: -round - 1 }, 3_600_000));
     await setSent; // the touch goes out while the set is on the wire
     await Promise.all([set, store.touch("tso", asked)]);
     const last = sessionOf({ big }, 7_200_000);

@@ -5,6 +5,9 @@
  * the batch may have done: some order of its calls (a touch may also share an earlier touch of the same store, as
  * shared.ts allows) must explain every answer, every `touch` event, and the stored documents read back raw. After
  * each batch an awaited get from either store must answer exactly what is stored (read-your-writes, across stores).
+ * Some sets repeat a session a store wrote before (with another expiry): per src/unchanged.ts such a set is a touch
+ * when that store's last write of the sid is that session, so the model follows, for each store, which sessions its
+ * last write of each sid may have been, and lets a set be a touch exactly when it may be (must, when it can only be).
  * A failure prints its seed and the command that replays it: MODEL_SEED=<seed> MODEL_SCHEDULES=1 npm test -- model
  */
 import { test } from 'uvu';
@@ -43,7 +46,7 @@ const VARIANTS: Array<{ name: string; opts: Partial<MongoStoreOptions> }> = [
 
 type State = { tag: string; exp: number } | null;
 type Call =
-  | { kind: 'set'; store: number; sid: string; tag: string; exp: number; large: boolean }
+  | { kind: 'set'; store: number; sid: string; tag: string; exp: number; large: boolean; again?: boolean }
   | { kind: 'touch'; store: number; sid: string; exp: number }
   | { kind: 'destroy'; store: number; sid: string }
   | { kind: 'clear'; store: number }
@@ -89,7 +92,7 @@ test.after(async () => {
 });
 
 /** A batch of calls drawn from the PRNG: expiries hours apart, or within half a second of a touch already asked. */
-function drawBatch(r: ReturnType<typeof prng>, sids: string[], recentExp: number[], tagBase: string): Call[] {
+function drawBatch(r: ReturnType<typeof prng>, sids: string[], recentExp: number[], tagBase: string, written: Map<string, Array<{ tag: string; large: boolean }>>): Call[] {
   const n = 1 + r.int(4);
   const calls: Call[] = [];
   const base = Date.now() + HOUR;
@@ -98,7 +101,10 @@ function drawBatch(r: ReturnType<typeof prng>, sids: string[], recentExp: number
     const store = r.int(2);
     const sid = r.pick(sids);
     const roll = r.next();
-    if (roll < 0.3) calls.push({ kind: 'set', store, sid, tag: `${tagBase}.${i}`, exp: expiry(), large: r.next() < 0.3 });
+    const before = written.get(sid) ?? [];
+    // a session written before, again (a framework's resave): its tag stands for the same content
+    if (roll < 0.15 && before.length) calls.push({ kind: 'set', store, sid, ...before[before.length - 1 - r.int(Math.min(2, before.length))], exp: expiry(), again: true });
+    else if (roll < 0.3) calls.push({ kind: 'set', store, sid, tag: `${tagBase}.${i}`, exp: expiry(), large: r.next() < 0.3 });
     else if (roll < 0.6) {
       const exp = expiry();
       recentExp.push(exp);
@@ -162,21 +168,38 @@ const sameState = (a: State, b: State) => (a === null ? b === null : b !== null 
  * within 1 s: one launched before it in this batch, or one of an earlier batch sent less than 1.5 s before (a margin
  * over shared.ts's 1 s) when that store has written the sid (or cleared) neither in that batch nor since.
  */
-function explains(before: Map<string, State>, calls: Call[], answers: Answer[], after: Map<string, State>, shareable: (i: number) => SentTouch[]): boolean {
+function explains(
+  before: Map<string, State>,
+  calls: Call[],
+  answers: Answer[],
+  after: Map<string, State>,
+  shareable: (i: number) => SentTouch[],
+  lastWrites: (store: number, sid: string) => Set<string | null>,
+): boolean {
+  // A set is a full write, or (unchanged.ts) a touch when its store's last write of the sid may have been this very
+  // session: then it must be one when that is the only possibility.
+  const setModes = calls.map((c): Array<'write' | 'touch'> => {
+    if (c.kind !== 'set') return ['write'];
+    const last = lastWrites(c.store, c.sid);
+    if (!last.has(c.tag)) return ['write'];
+    return last.size === 1 ? ['touch'] : ['write', 'touch'];
+  });
   const touchOptions = calls.map((c, i) => {
-    if (c.kind !== 'touch') return [undefined];
+    if (c.kind !== 'touch' && !(c.kind === 'set' && setModes[i].includes('touch'))) return [undefined];
     const inBatch = calls
       .map((o, j) => ({ o, j }))
-      .filter(({ o, j }) => j < i && o.kind === 'touch' && o.store === c.store && o.sid === c.sid && Math.abs(o.exp - c.exp) <= 1000)
+      .filter(({ o, j }) => j < i && (o.kind === 'touch' || (o.kind === 'set' && setModes[j].includes('touch'))) && o.store === c.store && o.sid === (c as { sid: string }).sid && Math.abs((o as { exp: number }).exp - (c as { exp: number }).exp) <= 1000)
       .map(({ j }) => ({ batchIndex: j }) as const);
-    const earlier = shareable(i).map((s) => ({ earlier: s }) as const);
+    const earlier = c.kind === 'touch' ? shareable(i).map((s) => ({ earlier: s }) as const) : [];
     // No order may have a touch write back a session it read before a set: an update is atomic (on FerretDB too,
     // with scripts/ferretdb/update-atomic.patch).
     return [undefined, ...inBatch, ...earlier];
   });
-  const choices = (i: number): Array<Array<(typeof touchOptions)[number][number]>> =>
-    i === calls.length ? [[]] : touchOptions[i].flatMap((o) => choices(i + 1).map((rest) => [o, ...rest]));
-  for (const choice of choices(0)) {
+  type Choice = { share: (typeof touchOptions)[number][number]; mode: 'write' | 'touch' };
+  const choices = (i: number): Choice[][] =>
+    i === calls.length ? [[]] : setModes[i].flatMap((mode) => (mode === 'touch' || calls[i].kind === 'touch' ? touchOptions[i] : [undefined]).flatMap((share) => choices(i + 1).map((rest) => [{ share, mode }, ...rest])));
+  for (const picked of choices(0)) {
+    const choice = picked.map((p) => p.share);
     for (const order of permutations(calls.map((_, i) => i))) {
       const state = new Map(before);
       const touchedAt = new Map<number, boolean>();
@@ -184,24 +207,29 @@ function explains(before: Map<string, State>, calls: Call[], answers: Answer[], 
       for (const i of order) {
         const c = calls[i];
         const share = choice[i];
-        if (c.kind === 'set') state.set(c.sid, { tag: c.tag, exp: c.exp });
+        // a set that is a touch: what a touch does (its answer is no `touch` event: nothing to check there)
+        const asTouch = c.kind === 'set' && picked[i].mode === 'touch';
+        if (c.kind === 'set' && !asTouch) state.set(c.sid, { tag: c.tag, exp: c.exp });
         else if (c.kind === 'destroy') state.set(c.sid, null);
         else if (c.kind === 'clear') for (const k of state.keys()) state.set(k, null);
         else if (c.kind === 'get') {
           const s = state.get(c.sid) ?? null;
           if ((s?.tag ?? null) !== answers[i].tag) ok = false;
-        } else if (share && 'batchIndex' in share) {
-          // it shares a touch of this batch: that one must be ordered before it, and it answers what that one found
-          if (!touchedAt.has(share.batchIndex) || touchedAt.get(share.batchIndex) !== answers[i].touched) ok = false;
-          touchedAt.set(i, answers[i].touched!);
-        } else if (share && 'earlier' in share) {
-          if (share.earlier.touched !== answers[i].touched) ok = false;
-          touchedAt.set(i, answers[i].touched!);
-        } else {
-          const s = state.get(c.sid) ?? null;
-          if (!!s !== answers[i].touched) ok = false;
-          touchedAt.set(i, !!s);
-          if (s) state.set(c.sid, { tag: s.tag, exp: c.exp });
+        } else if (c.kind === 'touch' || asTouch) {
+          const sid = (c as { sid: string }).sid;
+          if (share && 'batchIndex' in share) {
+            // it shares a touch of this batch: that one must be ordered before it, and it answers what that one found
+            if (!touchedAt.has(share.batchIndex) || (!asTouch && touchedAt.get(share.batchIndex) !== answers[i].touched)) ok = false;
+            touchedAt.set(i, touchedAt.get(share.batchIndex)!);
+          } else if (share && 'earlier' in share) {
+            if (share.earlier.touched !== answers[i].touched) ok = false;
+            touchedAt.set(i, answers[i].touched!);
+          } else {
+            const s = state.get(sid) ?? null;
+            if (!asTouch && !!s !== answers[i].touched) ok = false;
+            touchedAt.set(i, !!s);
+            if (s) state.set(sid, { tag: s.tag, exp: (c as { exp: number }).exp });
+          }
         }
         if (!ok) break;
       }
@@ -222,9 +250,14 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const sent: SentTouch[] = [];
   const writesBy: Array<{ store: number; sid?: string; batch: number }> = [];
   const log: string[] = [`variant ${VARIANTS[variant].name}, sids ${sids.join(' ')}`];
+  const written = new Map<string, Array<{ tag: string; large: boolean }>>();
+  // per store and sid: which session its last write may have been (null: none, or a destroy or clear since); JSON
+  // only: stringify: false stores documents, which unchanged.ts does not digest
+  const lastWrite = [new Map<string, Set<string | null>>(), new Map<string, Set<string | null>>()];
+  const lastWrites = (store: number, sid: string) => (p.stringify ? (lastWrite[store].get(sid) ?? new Set([null])) : new Set<string | null>([null]));
   const batches = 2 + r.int(4);
   for (let b = 0; b < batches; b++) {
-    const calls = drawBatch(r, sids, recentExp, `${seed}.${b}`);
+    const calls = drawBatch(r, sids, recentExp, `${seed}.${b}`, written);
     const launchedAt = Date.now();
     const answers = await Promise.all(calls.map((c) => perform(p, c)));
     const after = new Map<string, State>(await Promise.all(sids.map(async (sid) => [sid, await stored(p, sid)] as const)));
@@ -237,13 +270,22 @@ async function runSchedule(seed: number): Promise<string | undefined> {
           !writesBy.some((w) => w.store === c.store && (w.sid === undefined || w.sid === c.sid) && w.batch >= s.batch),
       );
     };
-    if (!explains(model, calls, answers, after, shareable)) return `no order of the batch's calls explains what was observed\n  ${log.join('\n  ')}`;
+    if (!explains(model, calls, answers, after, shareable, lastWrites)) return `no order of the batch's calls explains what was observed\n  ${log.join('\n  ')}`;
     // Read-your-writes across stores: an awaited get of each sid, from either store, answers what is stored.
     const gots = await Promise.all(sids.map((sid) => p.stores[r.int(2)].get(sid) as Promise<{ tag?: string } | null>));
     for (const [k, sid] of sids.entries()) {
       const got = gots[k];
       if ((got?.tag ?? null) !== (after.get(sid)?.tag ?? null)) return `an awaited get of ${sid} answered ${got?.tag ?? null}, stored is ${after.get(sid)?.tag ?? null}\n  ${log.join('\n  ')}`;
     }
+    // what each store's last write of each sid may be now: any of this batch's writes of it by that store (the one
+    // with the latest stamp is remembered), else what it was
+    for (const store of [0, 1]) {
+      for (const sid of sids) {
+        const mine = calls.filter((c) => c.store === store && (c.kind === 'clear' || ((c.kind === 'set' || c.kind === 'destroy') && c.sid === sid)));
+        if (mine.length) lastWrite[store].set(sid, new Set(mine.map((c) => (c.kind === 'set' ? c.tag : null))));
+      }
+    }
+    for (const c of calls) if (c.kind === 'set' && !c.again) written.set(c.sid, [...(written.get(c.sid) ?? []), { tag: c.tag, large: c.large }]);
     for (const [i, c] of calls.entries()) {
       if (c.kind === 'touch') sent.push({ store: c.store, sid: c.sid, exp: c.exp, at: launchedAt, batch: b, touched: !!answers[i].touched });
       if (c.kind === 'set' || c.kind === 'destroy') writesBy.push({ store: c.store, sid: c.sid, batch: b });

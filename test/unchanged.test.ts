@@ -1,0 +1,177 @@
+/**
+ * An unchanged set() writes only the expiry (src/unchanged.ts): a set of the session this store last wrote for that
+ * sid, but for its cookie's expiry, is a touch. Frameworks that save on every response (express-session's
+ * resave: true, @fastify/session's rolling) then cost what express-session's touch path costs.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import session from 'express-session';
+import { MongoStore } from '../src';
+import { AGE_MS, MAX_ENTRIES, Unchanged, digestOf } from '../src/unchanged';
+import type { SessionDocument } from '../generated';
+import { openTestDb, type TestDb } from './helpers';
+import { sessionOf, unhandled } from './fixtures/reliability/kit';
+
+let t: TestDb;
+const stores: MongoStore[] = [];
+test.before(async () => {
+  t = await openTestDb(__filename, { monitorCommands: true });
+});
+test.after(async () => {
+  for (const s of stores) await s.close().catch(() => {});
+  await t?.close();
+  assert.equal(unhandled, [], 'no unhandled rejection');
+});
+
+function store(collectionName: string, extra: Record<string, unknown> = {}) {
+  const s = MongoStore.create({ client: t.client, dbName: t.dbName, collectionName, autoRemove: 'disabled', ...extra });
+  stores.push(s);
+  return s;
+}
+/** The commands sent on a collection since `from`: name, and for an update, the fields it sets. */
+const sent = (col: string, from: number) =>
+  t.commands
+    .slice(from)
+    .filter((c) => (c.command as any)[c.commandName] === col)
+    .map((c) => (c.commandName === 'update' ? `update ${Object.keys(c.command.updates[0].u.$set ?? {}).sort().join(',')}` : c.commandName));
+const doc = (col: string, id: string) => t.db.collection<SessionDocument>(col).findOne({ _id: id });
+/** A session as express-session saves it again on the next response: the same data, the cookie's expiry later. */
+const resaved = (s: any, laterMs = 60_000) => ({ ...s, cookie: { ...s.cookie, expires: new Date(s.cookie.expires.getTime() + laterMs) } });
+
+test('a set of the session this store last wrote, but for its expiry, sends an update of the expiry only', async () => {
+  const s = store('expiry-only');
+  const first = sessionOf({ n: 1 });
+  await s.set('a', first);
+  const before = await doc('expiry-only', 'a');
+  let from = t.commands.length;
+  const again = resaved(first);
+  await s.set('a', again);
+  assert.equal(sent('expiry-only', from), ['update expires'], 'a touch');
+  const after = await doc('expiry-only', 'a');
+  assert.is(after!.expires!.getTime(), again.cookie.expires.getTime(), 'the expiry moved');
+  assert.is(after!.session, before!.session, 'the payload was not rewritten');
+  assert.is(after!.stamp, before!.stamp, 'not a write of the session');
+  assert.equal(((await s.get('a')) as any).cookie.expires, again.cookie.expires.toISOString(), 'a get answers the new expiry');
+  // any change is a full write
+  from = t.commands.length;
+  await s.set('a', { ...again, n: 2 });
+  assert.equal(sent('expiry-only', from), ['update expires,session,stamp,stampedBy']);
+  // a longer maxAge (remember me) is a change too
+  from = t.commands.length;
+  await s.set('a', { ...again, n: 2, cookie: { ...again.cookie, originalMaxAge: 7 * 86_400_000 } });
+  assert.equal(sent('expiry-only', from), ['update expires,session,stamp,stampedBy']);
+});
+
+test('within touchAfter an unchanged set sends nothing; with encryption it is still recognised (the text before the cipher)', async () => {
+  const lazy = store('lazy', { touchAfter: 3600 });
+  await lazy.set('a', sessionOf({ n: 1 }));
+  const read = (await lazy.get('a')) as any; // carries lastModified, as express-session hands it back
+  let from = t.commands.length;
+  await lazy.set('a', resaved(read));
+  assert.equal(sent('lazy', from), [], 'nothing within touchAfter');
+  const secret = store('encrypted', { encryption: { secret: 'unchanged-test-secret' } });
+  const first = sessionOf({ n: 1 });
+  await secret.set('e', first);
+  from = t.commands.length;
+  await secret.set('e', resaved(first));
+  assert.equal(sent('encrypted', from), ['update expires']);
+  assert.equal(((await secret.get('e')) as any).n, 1);
+});
+
+test('a session another instance destroyed stays destroyed under an unchanged set; this store\'s own destroy and clear are forgotten', async () => {
+  const a = store('destroyed');
+  const b = store('destroyed');
+  const first = sessionOf({ user: 'ada' });
+  await a.set('s', first);
+  await b.destroy('s'); // "log out everywhere", on another instance
+  await a.set('s', resaved(first)); // a request of the old page, saved again on its way out
+  assert.is(await a.get('s'), null, 'not brought back');
+  // its own destroy: the next set is a full write (express-session's regenerate destroys, then saves anew)
+  await a.set('own', first);
+  await a.destroy('own');
+  await a.set('own', resaved(first));
+  assert.ok(await a.get('own'), 'a set after its own destroy writes the session');
+  await a.clear();
+  await a.set('own', resaved(first, 120_000));
+  assert.ok(await a.get('own'), 'and after its own clear');
+  // a change of content is always written, after another instance's destroy too
+  await b.destroy('s');
+  await a.set('s', { ...first, user: 'bob' });
+  assert.is(((await a.get('s')) as any).user, 'bob');
+});
+
+test('concurrent sets of two sessions, then the first again: the first is stored, whichever of the two landed last', async () => {
+  const s = store('concurrent');
+  const x = sessionOf({ v: 'x' });
+  const y = sessionOf({ v: 'y' });
+  for (let round = 0; round < 10; round++) {
+    const sid = `c${round}`;
+    await Promise.all(round % 2 ? [s.set(sid, x), s.set(sid, y)] : [s.set(sid, y), s.set(sid, x)]);
+    await s.set(sid, resaved(x));
+    assert.is(((await s.get(sid)) as any).v, 'x', `round ${round}`);
+  }
+});
+
+async function pageLoads(resave: boolean, collectionName: string) {
+  const s = store(collectionName);
+  const app = express();
+  app.use(session({ store: s, secret: 'unchanged-test', resave, saveUninitialized: false, cookie: { maxAge: 3_600_000 } }));
+  app.get('/', (req, res) => {
+    (req.session as any).user ??= 'ada';
+    res.send('page');
+  });
+  app.get('/asset/:n', (_req, res) => void res.send('asset'));
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const counts: number[] = [];
+  try {
+    for (let visit = 0; visit < 5; visit++) {
+      const from = t.commands.length;
+      const first = await fetch(`${url}/`);
+      const cookie = first.headers.get('set-cookie')!.split(';')[0];
+      await first.text();
+      await Promise.all(Array.from({ length: 8 }, (_, i) => fetch(`${url}/asset/${i}`, { headers: { cookie } }).then((r) => r.text())));
+      // express-session answers before its save or touch ends: wait until no command of this visit is in flight
+      await new Promise((r) => setTimeout(r, 300));
+      counts.push(sent(collectionName, from).length);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  return counts.sort((p, q) => p - q)[2];
+}
+
+test('a page load (1 request, then 8 with its cookie) under express-session with resave: true costs what it costs with resave: false', async () => {
+  const off = await pageLoads(false, 'visits-resave-false');
+  const on = await pageLoads(true, 'visits-resave-true');
+  console.log(`# commands per page load (median of 5): resave: false ${off}, resave: true ${on}`);
+  assert.ok(on <= off, `resave: true ${on} commands, resave: false ${off}`);
+  assert.ok(on <= 5, `resave: true: ${on} commands per visit`);
+});
+
+test(`the digests are bounded: ${MAX_ENTRIES} sids at most, each trusted ${AGE_MS / 60_000} min; 100k distinct sids`, () => {
+  const u = new Unchanged();
+  const heap = process.memoryUsage().heapUsed;
+  const d = digestOf('{"cookie":{"originalMaxAge":1,"expires":"2026-12-03T00:00:00.000Z","path":"/"},"n":1}');
+  for (let i = 0; i < 100_000; i++) u.remember(`session-id-of-32-characters-${String(i).padStart(5, '0')}`, d, i + 1);
+  assert.is(u.size, MAX_ENTRIES);
+  console.log(`# digests: 100k sids remembered, ${u.size} kept, heap +${((process.memoryUsage().heapUsed - heap) / 1e6).toFixed(1)} MB`);
+  assert.ok(u.matches('session-id-of-32-characters-99999', d), 'the newest are kept');
+  assert.not.ok(u.matches('session-id-of-32-characters-00000', d), 'the oldest went');
+  assert.is(digestOf('{"cookie":{"originalMaxAge":1,"expires":"2027-01-01T00:00:00.000Z","path":"/"},"n":1}'), d, 'the expiry does not count');
+  assert.is.not(digestOf('{"cookie":{"originalMaxAge":1,"expires":"2026-12-03T00:00:00.000Z","path":"/"},"n":2}'), d);
+  // an older write's digest does not replace a newer one's (nor a destroy's)
+  u.remember('x', 'new', 200_001);
+  u.remember('x', 'old', 200_000);
+  assert.ok(u.matches('x', 'new'));
+  u.remember('x', undefined, 200_002);
+  u.remember('x', 'new', 200_001);
+  assert.not.ok(u.matches('x', 'new'));
+});
+
+test.run();
