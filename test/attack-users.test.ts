@@ -1,0 +1,163 @@
+/**
+ * Attacks on sessions by user (src/user-sessions.ts, the userId parts of store.ts and write-order.ts): a log-in that
+ * failed on the wire and lands after destroyUserSessions(), the cap under key rotation and under a save racing its
+ * trim, user id values, and what logging a store shows.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { inspect } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { MongoStore } from '../src';
+import type { SessionDocument } from '../generated';
+import { openTestDb, type TestDb } from './helpers';
+import { startProxy, type Proxy } from './fixtures/proxy';
+import { sessionOf, unhandled } from './fixtures/reliability/kit';
+
+const TIMEOUT_MS = 1500;
+let t: TestDb;
+let proxy: Proxy;
+const stores: MongoStore[] = [];
+const clients: MongoClient[] = [];
+
+test.before(async () => {
+  t = await openTestDb(__filename);
+  proxy = await startProxy();
+});
+test.after(async () => {
+  proxy?.release();
+  for (const s of stores) await s.close().catch(() => {});
+  for (const c of clients) await c.close().catch(() => {});
+  await proxy?.close();
+  await t?.close();
+  assert.equal(unhandled, [], 'no unhandled rejection');
+});
+
+const user = (id: unknown, extra: Record<string, unknown> = {}) => sessionOf({ passport: { user: id }, ...extra });
+
+function direct(collectionName: string, extra: Record<string, unknown> = {}): MongoStore {
+  const s = MongoStore.create({ client: t.client, dbName: t.dbName, collectionName, autoRemove: 'disabled', userId: 'passport.user', ...extra });
+  s.on('warning', () => {});
+  stores.push(s);
+  return s;
+}
+
+function proxied(collectionName: string, extra: Record<string, unknown> = {}): MongoStore {
+  const s = MongoStore.create({ mongoUrl: proxy.uri, dbName: t.dbName, collectionName, autoRemove: 'disabled', operationTimeoutMS: TIMEOUT_MS, userId: 'passport.user', ...extra });
+  s.on('warning', () => {});
+  stores.push(s);
+  return s;
+}
+
+/** Runs `write` with the proxied store's open connections held on the wire: it must time out. */
+async function timesOutOnTheWire(write: () => Promise<unknown>) {
+  proxy.hold();
+  const err = await write().then(() => undefined, (e) => e);
+  assert.ok(err, 'the held write must fail');
+  assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT');
+}
+
+/** Lets the held bytes go and waits until the server has answered them. */
+async function landHeldWrites() {
+  proxy.release();
+  for (let i = 0; i < 5; i++) await t.db.command({ ping: 1 });
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+test('a log-in (new session) that timed out on the wire does not become a live session of the user after destroyUserSessions() resolved', async () => {
+  const a = proxied('late-login');
+  const b = direct('late-login');
+  await a.set('warm', sessionOf()); // a connection through the proxy
+  await timesOutOnTheWire(() => a.set('late', user('uma')));
+  // "log out everywhere", acknowledged after the log-in was reported failed
+  await b.destroyUserSessions('uma');
+  await landHeldWrites();
+  assert.equal((await b.userSessions('uma')).map((e) => e.id), [], 'no session of the user after the revocation');
+  assert.is(await b.get('late'), null, 'the failed log-in did not come alive after the revocation');
+});
+
+test('a log-in without regenerate (an anonymous session moving to the user) that timed out does not land after destroyUserSessions()', async () => {
+  const a = proxied('late-move');
+  const b = direct('late-move');
+  await a.set('m', sessionOf({ cart: 1 }));
+  await timesOutOnTheWire(() => a.set('m', user('vic', { cart: 1 })));
+  await b.destroyUserSessions('vic');
+  await landHeldWrites();
+  assert.equal((await b.userSessions('vic')).map((e) => e.id), [], 'no session of the user after the revocation');
+});
+
+test('maxSessionsPerUser with a rotated key: the sessions stored under the older key count too', async () => {
+  const old = direct('cap-rotate', { encryption: { secret: 'encryption-secret-1' }, maxSessionsPerUser: 2 });
+  await old.set('o1', user('wes'));
+  await old.set('o2', user('wes'));
+  const rotated = direct('cap-rotate', { encryption: { secret: ['encryption-secret-2', 'encryption-secret-1'] }, maxSessionsPerUser: 2 });
+  await rotated.set('n1', user('wes'));
+  await rotated.set('n2', user('wes'));
+  const live = (await rotated.userSessions('wes')).map((e) => e.id).sort();
+  assert.equal(live, ['n1', 'n2'], `at most 2 sessions (the newest) remain, found ${live.length}`);
+});
+
+test('maxSessionsPerUser: a save of an older session racing the trim of a log-in does not leave the user above the cap', async () => {
+  const col = 'cap-race';
+  // the log-in's store: its own client through a slow proxy, watched, so that the save lands between its trim's read and write
+  const client = new MongoClient(proxy.uri, { monitorCommands: true });
+  clients.push(client);
+  await client.connect();
+  const a = MongoStore.create({ client, dbName: t.dbName, collectionName: col, autoRemove: 'disabled', userId: 'passport.user', maxSessionsPerUser: 1 });
+  a.on('warning', () => {});
+  stores.push(a);
+  const b = direct(col, { maxSessionsPerUser: 1 });
+  await b.set('old', user('xia', { n: 1 }));
+  let saved: Promise<void> | undefined;
+  client.on('commandStarted', (e) => {
+    // the trim's updateMany is on its way (its stamp taken): the old device saves now, straight to the server
+    if (e.commandName === 'update' && e.command.update === col && e.command.updates?.[0]?.multi && !saved) saved = b.set('old', user('xia', { n: 2 }));
+  });
+  proxy.delayMs = 150;
+  try {
+    await a.set('new', user('xia'));
+  } finally {
+    proxy.delayMs = 0;
+  }
+  assert.ok(saved, 'the trim ran');
+  await saved;
+  const live = (await b.userSessions('xia')).map((e) => e.id);
+  assert.is(live.length, 1, `at most maxSessionsPerUser (1) remain once the writes settled, found ${live.length}`);
+});
+
+test('user id values: -0 is 0, 1e21, unicode, and path segments such as __proto__ or constructor read only own data', async () => {
+  for (const [label, extra] of [['clear', {}], ['hmac', { hashIds: { secret: 'hash-ids-secret-1' } }]] as const) {
+    const s = direct(`ids-${label}`, extra);
+    await s.set('z', user(-0));
+    assert.is((await s.userSessions(0)).length, 1, `${label}: -0 and 0 are one user`);
+    assert.is((await s.userSessions(-0)).length, 1, label);
+    await s.set('big', user(1e21));
+    assert.is((await s.userSessions(1e21)).length, 1, label);
+    assert.equal(await s.userSessions('1e+21'), [], `${label}: a string is another user`);
+    const nfc = 'Zoë';
+    await s.set('u', user(nfc));
+    assert.is((await s.userSessions(nfc)).length, 1, label);
+    assert.equal(await s.userSessions(nfc.normalize('NFD')), [], `${label}: two normal forms are two ids`);
+    await s.set('long', user('é'.repeat(1024)));
+    assert.is((await s.userSessions('é'.repeat(1024))).length, 1, label);
+  }
+  const proto = direct('ids-proto', { userId: '__proto__.polluted' });
+  await proto.set('p', sessionOf({}));
+  assert.not.ok('userId' in ((await t.db.collection<SessionDocument>('ids-proto').findOne({ _id: 'p' })) ?? {}), 'an inherited path is no user id');
+  assert.is(({} as any).polluted, undefined);
+  const ctor = direct('ids-ctor', { userId: 'constructor.name' });
+  await ctor.set('c', sessionOf({}));
+  assert.not.ok('userId' in ((await t.db.collection<SessionDocument>('ids-ctor').findOne({ _id: 'c' })) ?? {}), '"Object" is no user id');
+});
+
+test('logging a fallbackMemory store (util.inspect, JSON) shows no sid, no session and no HMAC key', async () => {
+  const m = MongoStore.create({ fallbackMemory: true, userId: 'passport.user', hashIds: { secret: 'hash-ids-secret-1' } });
+  stores.push(m);
+  await m.set('sid-to-hide-1', user('alice@example.com'));
+  for (const [how, out] of [['inspect', inspect(m, { depth: Infinity })], ['JSON', JSON.stringify(m)]] as const) {
+    assert.not.ok(out.includes('sid-to-hide-1'), `${how}: no sid`);
+    assert.not.ok(out.includes('alice'), `${how}: no session data`);
+    assert.not.ok(/Buffer|"keys"|keys:/.test(out), `${how}: no HMAC key: ${out.slice(0, 200)}`);
+  }
+});
+
+test.run();
