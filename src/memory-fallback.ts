@@ -10,7 +10,7 @@ import { MongoStore, registerMemoryFallback } from './store';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { checkSid } from './session-doc';
 import { normalizeOptions, type MongoStoreOptions } from './options';
-import { MongoStoreError } from './errors';
+import { MongoStoreError, hideFromInspection } from './errors';
 import { sessionRefusal } from './codec';
 import { Users, type UserId, type UserSession } from './user-sessions';
 
@@ -37,6 +37,8 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
       checkSid(sid); // no transformId / hashIds: nothing leaves the process
       return sid;
     };
+    // as MongoStore's: logging the store shows its options, never the sessions (sids, data) or the user-id HMAC keys
+    hideFromInspection(this, ['memory', 'owners', 'storageId'], () => ({ options: this.options }));
     if (!warned) {
       warned = true;
       process.emitWarning('connect-mongo: fallbackMemory is on: sessions live in a MemoryStore (development only; they leak memory and vanish on restart).', { code: 'CONNECT_MONGO_FALLBACK_MEMORY' });
