@@ -78,6 +78,17 @@ export class Users {
    * else, before anything is written, so that no session is stored with a wrong owner.
    */
   ownerOf(session: unknown): UserId | null {
+    const v = this.idOf(session);
+    return v === null ? null : this.keys ? this.hmac(this.keys[0], v) : v;
+  }
+
+  /** Every stored form of the session's user (one per key): the cap counts its sessions under an older key too. */
+  formsOfSession(session: unknown): UserId[] {
+    const v = this.idOf(session);
+    return v === null ? [] : this.keys ? this.keys.map((k) => this.hmac(k, v)) : [v];
+  }
+
+  private idOf(session: unknown): UserId | null {
     let v: unknown;
     try {
       v = this.read(session);
@@ -87,7 +98,7 @@ export class Users {
     if (v === null || v === undefined) return null;
     const problem = userIdProblem(v);
     if (problem) throw new MongoStoreError(`the session was not saved: ${this.what} ${problem}; a user id (the userId option) is a non-empty string or a finite number`, 'ERR_CONNECT_MONGO_USER_ID');
-    return this.keys ? this.hmac(this.keys[0], v as UserId) : (v as UserId);
+    return v as UserId;
   }
 
   /** Every stored form of `userId` (one per key), checked as an argument of `method`. */
@@ -137,8 +148,8 @@ export async function endUserSessions(col: Collection<SessionDocument>, forms: U
 }
 
 /** The cap: ends the user's live sessions beyond the `max` newest by last write; answers the _ids it ended. */
-export async function trimUserSessions(col: Collection<SessionDocument>, owner: UserId, max: number, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
-  const found = await col.find({ ...liveFilter(), ...ofUser([owner]) }, { ...readOptions(options), projection: { _id: 1, stamp: 1 }, sort: { stamp: -1, _id: 1 } }).toArray();
+export async function trimUserSessions(col: Collection<SessionDocument>, forms: UserId[], max: number, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
+  const found = await col.find({ ...liveFilter(), ...ofUser(forms) }, { ...readOptions(options), projection: { _id: 1, stamp: 1 }, sort: { stamp: -1, _id: 1 } }).toArray();
   return found.length > max ? endFound(col, found.slice(max), options, operationTimeoutMS) : [];
 }
 
