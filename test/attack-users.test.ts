@@ -124,6 +124,33 @@ test('maxSessionsPerUser: a save of an older session racing the trim of a log-in
   assert.is(live.length, 1, `at most maxSessionsPerUser (1) remain once the writes settled, found ${live.length}`);
 });
 
+test('destroyUserSessions(U) does not end a session that moved to another user between its read and its write', async () => {
+  const col = 'moved-away';
+  // the revoking store: its own client through a slow proxy, watched, so that the move lands between its read and write
+  const client = new MongoClient(proxy.uri, { monitorCommands: true });
+  clients.push(client);
+  await client.connect();
+  const revoker = MongoStore.create({ client, dbName: t.dbName, collectionName: col, autoRemove: 'disabled', userId: 'passport.user' });
+  stores.push(revoker);
+  const b = direct(col);
+  await b.set('x', user('yan'));
+  let moved: Promise<void> | undefined;
+  client.on('commandStarted', (e) => {
+    // the revocation's read is on its way: once the server has answered it, and before its stamp is taken, x moves to zed
+    if (e.commandName === 'find' && e.command.find === col && !moved) moved = new Promise((r) => setTimeout(r, 200)).then(() => b.set('x', user('zed')));
+  });
+  proxy.delayMs = 150;
+  let ended: number;
+  try {
+    ended = await revoker.destroyUserSessions('yan');
+  } finally {
+    proxy.delayMs = 0;
+  }
+  assert.ok(moved, 'the read was seen');
+  await moved;
+  assert.equal((await b.userSessions('zed')).map((e) => e.id), ['x'], `zed keeps the session that was his when it was ended (ended ${ended})`);
+});
+
 test('user id values: -0 is 0, 1e21, unicode, and path segments such as __proto__ or constructor read only own data', async () => {
   for (const [label, extra] of [['clear', {}], ['hmac', { hashIds: { secret: 'hash-ids-secret-1' } }]] as const) {
     const s = direct(`ids-${label}`, extra);
