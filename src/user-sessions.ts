@@ -144,7 +144,7 @@ export async function listUserSessions<S>(
 export async function endUserSessions(col: Collection<SessionDocument>, forms: UserId[], except: string[], options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
   const filter = { ...ofUser(forms), ...(except.length ? { _id: { $nin: except } } : {}) };
   const found = await col.find(filter, { ...readOptions(options), projection: { _id: 1, stamp: 1 } }).toArray();
-  return endFound(col, found, options, operationTimeoutMS);
+  return endFound(col, forms, found, options, operationTimeoutMS);
 }
 
 /** The cap: ends the user's live sessions beyond the `max` newest by last write; answers the _ids it ended. */
@@ -155,7 +155,7 @@ export async function trimUserSessions(col: Collection<SessionDocument>, forms: 
   for (let attempt = 0; attempt < TRIM_ATTEMPTS; attempt++) {
     const found = await col.find({ ...liveFilter(), ...ofUser(forms) }, { ...readOptions(options), projection: { _id: 1, stamp: 1 }, sort: { stamp: -1, _id: 1 } }).toArray();
     if (found.length <= max) break;
-    const now = await endFound(col, found.slice(max), options, operationTimeoutMS);
+    const now = await endFound(col, forms, found.slice(max), options, operationTimeoutMS);
     ended.push(...now);
     if (now.length === found.length - max) break;
   }
@@ -172,14 +172,15 @@ function readOptions(options: CommandOptions): { timeoutMS?: number; readPrefere
 }
 
 /**
- * Destroys the documents found, with a stamp after all of theirs (so after every write of them this store saw); one
- * written again since keeps that later write. Answers the _ids it destroyed.
+ * Destroys the documents found that are still the user's, with a stamp after all of theirs (so after every write of
+ * them this store saw); one written again since keeps that later write. Answers the _ids it destroyed.
  */
-async function endFound(col: Collection<SessionDocument>, found: Array<Pick<SessionDocument, '_id' | 'stamp'>>, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
+async function endFound(col: Collection<SessionDocument>, forms: UserId[], found: Array<Pick<SessionDocument, '_id' | 'stamp'>>, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
   if (found.length === 0) return [];
   const stamp = stampAfter(found.map((d) => d.stamp));
   const ids = found.map((d) => d._id);
-  const res = await col.updateMany({ _id: { $in: ids }, session: { $ne: null }, ...writtenBefore(stamp) }, destroyUpdate(stamp, new Date(), operationTimeoutMS), options());
+  // still the user's: one that moved to another user (or none) since the read is no longer this user's to end
+  const res = await col.updateMany({ _id: { $in: ids }, ...ofUser(forms), ...writtenBefore(stamp) }, destroyUpdate(stamp, new Date(), operationTimeoutMS), options());
   if (res.modifiedCount === ids.length) return ids;
   // some were written again (or destroyed) in between: the ones that carry this stamp are the ones it ended
   return (await col.find({ _id: { $in: ids }, stamp }, { ...readOptions(options), projection: { _id: 1 } }).toArray()).map((d) => d._id);
