@@ -13,7 +13,7 @@ import { createHmac } from 'node:crypto';
 import type { Collection, ReadPreferenceLike } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { MongoStoreError } from './errors';
-import { destroyUpdate, stampAfter, writtenBefore } from './write-order';
+import { destroyUpdate, lateIdsOf, markAbsent, stampAfter, writtenBefore } from './write-order';
 import { liveFilter } from './session-doc';
 import type { NormalizedOptions } from './options';
 
@@ -142,6 +142,9 @@ export async function listUserSessions<S>(
 
 /** Ends every session of the user (live or expired) but the _ids in `except`; answers the _ids it ended. */
 export async function endUserSessions(col: Collection<SessionDocument>, forms: UserId[], except: string[], options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
+  // first: a log-in of the user that failed here may land later, on no stored session, after this call
+  const late = lateIdsOf(col, forms, except);
+  if (late.length) await markAbsent(col, late, options, operationTimeoutMS);
   const filter = { ...ofUser(forms), ...(except.length ? { _id: { $nin: except } } : {}) };
   const found = await col.find(filter, { ...readOptions(options), projection: { _id: 1, stamp: 1 } }).toArray();
   return endFound(col, forms, found, options, operationTimeoutMS);
