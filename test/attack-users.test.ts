@@ -85,6 +85,16 @@ test('a log-in without regenerate (an anonymous session moving to the user) that
   assert.equal((await b.userSessions('vic')).map((e) => e.id), [], 'no session of the user after the revocation');
 });
 
+test('a new session whose set timed out (told at its deadline, before the driver gave up) does not land after a clear() on another instance', async () => {
+  const a = proxied('late-clear');
+  const b = direct('late-clear');
+  await a.set('warm', sessionOf());
+  await timesOutOnTheWire(() => a.set('late', sessionOf({ v: 1 })));
+  await b.clear(); // at once: the driver of `a` may not have given up on the write yet
+  await landHeldWrites();
+  assert.is(await b.get('late'), null, 'the cleared store stays empty');
+});
+
 test('maxSessionsPerUser with a rotated key: the sessions stored under the older key count too', async () => {
   const old = direct('cap-rotate', { encryption: { secret: 'encryption-secret-1' }, maxSessionsPerUser: 2 });
   await old.set('o1', user('wes'));
