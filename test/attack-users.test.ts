@@ -161,6 +161,39 @@ test('destroyUserSessions(U) does not end a session that moved to another user b
   assert.equal((await b.userSessions('zed')).map((e) => e.id), ['x'], `zed keeps the session that was his when it was ended (ended ${ended})`);
 });
 
+test('with hashIds and encryption the user id in clear is in no stored field, event, warning, error, debug line or inspection', async () => {
+  const createDebug = (await import('debug')).default;
+  const lines: string[] = [];
+  const log = createDebug.log;
+  createDebug.log = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
+  createDebug.enable('connect-mongo*');
+  const secretUser = 'alice-in-clear@example.com';
+  const seen: string[] = [];
+  const s = direct('private-all', { hashIds: { secret: 'hash-ids-secret-1' }, encryption: { secret: 'encryption-secret-1' }, maxSessionsPerUser: 1 });
+  for (const ev of ['set', 'create', 'update', 'destroy', 'destroyUser', 'warning', 'corrupt']) s.on(ev, (...args: unknown[]) => seen.push(inspect(args, { depth: 5 })));
+  try {
+    await s.set('p1', user(secretUser));
+    await s.set('p2', user(secretUser)); // trims p1
+    await s.userSessions(secretUser);
+    await s.destroyUserSessions(secretUser, { except: 'p2' });
+    await s.destroyUserSessions(secretUser);
+    for (const bad of [{ secretUser }, [secretUser], `${secretUser}\0`]) {
+      const e = await s.set('p3', user(bad)).then(() => undefined, (err) => err);
+      assert.ok(e, 'a bad user id fails');
+      seen.push(inspect(e, { depth: 5 }));
+    }
+    seen.push(inspect(s, { depth: Infinity, showHidden: true }), JSON.stringify(s));
+  } finally {
+    createDebug.disable();
+    createDebug.log = log;
+  }
+  const stored = JSON.stringify(await t.db.collection('private-all').find({}).toArray());
+  for (const [where, text] of [['stored', stored], ['debug', lines.join('\n')], ['events, errors, inspection', seen.join('\n')]] as const) {
+    assert.not.ok(text.includes('alice-in-clear') || text.includes('hash-ids-secret') || text.includes('encryption-secret'), `${where} names the user or a secret`);
+  }
+  assert.ok(lines.length > 0, 'debug output was captured');
+});
+
 test('user id values: -0 is 0, 1e21, unicode, and path segments such as __proto__ or constructor read only own data', async () => {
   for (const [label, extra] of [['clear', {}], ['hmac', { hashIds: { secret: 'hash-ids-secret-1' } }]] as const) {
     const s = direct(`ids-${label}`, extra);
