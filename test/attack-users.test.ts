@@ -194,6 +194,64 @@ test('with hashIds and encryption the user id in clear is in no stored field, ev
   assert.ok(lines.length > 0, 'debug output was captured');
 });
 
+test('two instances: log-ins racing destroyUserSessions (seeded): every session acknowledged before the call is gone, every log-in called after it resolved stays', async () => {
+  const seed = 424242;
+  let x = seed;
+  const rand = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 6; round++) {
+    const col = `race-${round}`;
+    const a = direct(col);
+    const b = direct(col);
+    const before: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await (rand() < 0.5 ? a : b).set(`r${round}-old${i}`, user('quinn'));
+      before.push(`r${round}-old${i}`);
+    }
+    let resolvedAt = Infinity;
+    const after: string[] = [];
+    const logins = Array.from({ length: 10 }, (_, i) => (async () => {
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 20)));
+      const sid = `r${round}-new${i}`;
+      const calledAt = performance.now();
+      await (rand() < 0.5 ? a : b).set(sid, user('quinn'));
+      if (calledAt > resolvedAt) after.push(sid);
+    })());
+    const revoke = (async () => {
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 20)));
+      await (rand() < 0.5 ? a : b).destroyUserSessions('quinn');
+      resolvedAt = performance.now();
+    })();
+    await Promise.all([...logins, revoke]);
+    const live = new Set((await a.userSessions('quinn')).map((e) => e.id));
+    for (const sid of before) assert.not.ok(live.has(sid), `round ${round}: ${sid}, acknowledged before the call, survived it`);
+    for (const sid of after) assert.ok(live.has(sid), `round ${round}: ${sid}, called after the call resolved, was ended by it`);
+  }
+});
+
+test('maxSessionsPerUser on two instances with log-ins, log-outs and destroys interleaved (seeded): settles at most N, the last log-in stays', async () => {
+  let x = 777;
+  const rand = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 4; round++) {
+    const col = `cap-mix-${round}`;
+    const max = 1 + Math.floor(rand() * 3);
+    const a = direct(col, { maxSessionsPerUser: max });
+    const b = direct(col, { maxSessionsPerUser: max });
+    const sids = Array.from({ length: 10 }, (_, i) => `m${round}-${i}`);
+    await Promise.all(sids.map(async (sid) => {
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 20)));
+      const on = rand() < 0.5 ? a : b;
+      await on.set(sid, user('rae'));
+      const next = rand();
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 10)));
+      if (next < 0.2) await on.destroy(sid);
+      else if (next < 0.35) await on.set(sid, sessionOf({ anonymous: true }));
+      else if (next < 0.6) await (rand() < 0.5 ? a : b).set(sid, user('rae', { more: 1 })); // a save, no log-in
+    }));
+    const live = (await a.userSessions('rae')).map((e) => e.id);
+    assert.ok(live.length <= max, `round ${round}: ${live.length} sessions remain, max ${max}`);
+  }
+});
+
 test('user id values: -0 is 0, 1e21, unicode, and path segments such as __proto__ or constructor read only own data', async () => {
   for (const [label, extra] of [['clear', {}], ['hmac', { hashIds: { secret: 'hash-ids-secret-1' } }]] as const) {
     const s = direct(`ids-${label}`, extra);
