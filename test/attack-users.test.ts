@@ -252,6 +252,21 @@ test('maxSessionsPerUser on two instances with log-ins, log-outs and destroys in
   }
 });
 
+test('destroyUserSessions: a bad sid in except fails the call and ends nothing, on MongoDB and on fallbackMemory alike', async () => {
+  const s = direct('except-bad');
+  const m = MongoStore.create({ fallbackMemory: true, userId: 'passport.user' });
+  stores.push(m);
+  for (const store of [s, m]) {
+    await store.set('e1', user('sam'));
+    await store.set('e2', user('sam'));
+    for (const except of ['', 5, null, ['e1', ''], [{}]]) {
+      const e = await store.destroyUserSessions('sam', { except: except as any }).then(() => undefined, (err) => err);
+      assert.is(e?.code, 'ERR_CONNECT_MONGO_INVALID_SID', `${store === m ? 'fallbackMemory' : 'MongoDB'}: except ${inspect(except)} is refused`);
+    }
+    assert.is((await store.userSessions('sam')).length, 2, 'nothing was ended');
+  }
+});
+
 test('user id values: -0 is 0, 1e21, unicode, and path segments such as __proto__ or constructor read only own data', async () => {
   for (const [label, extra] of [['clear', {}], ['hmac', { hashIds: { secret: 'hash-ids-secret-1' } }]] as const) {
     const s = direct(`ids-${label}`, extra);
