@@ -169,9 +169,11 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
   override destroyUserSessions(userId: UserId, options: { except?: string | string[] } | undefined, callback: Callback<number>): void;
   override destroyUserSessions(userId: UserId, options?: { except?: string | string[] } | Callback<number>, callback?: Callback<number>): Promise<number> | void {
     if (typeof options === 'function') [options, callback] = [undefined, options];
-    const except = new Set(([] as string[]).concat(options?.except ?? []));
+    const given = options?.except;
     return answer(
       this.run('destroyUserSessions', async () => {
+        // as MongoStore: each sid of except checked, before anything is ended
+        const except = new Set((given === undefined ? [] : Array.isArray(given) ? given : [given]).map((sid) => this.storageId(sid)));
         const ended = (await this.ofUser(userId, 'destroyUserSessions')).filter(([id]) => !except.has(id));
         for (const [id] of ended) {
           await viaCallback((cb) => this.memory.destroy(id, cb));
