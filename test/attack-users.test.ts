@@ -52,7 +52,7 @@ function proxied(collectionName: string, extra: Record<string, unknown> = {}): M
 async function timesOutOnTheWire(write: () => Promise<unknown>) {
   proxy.hold();
   const err = await write().then(() => undefined, (e) => e);
-  assert.ok(err, 'the held write must fail');
+  assert.ok(err, "the held write must fail");
   assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT');
 }
 
@@ -265,6 +265,41 @@ test('destroyUserSessions: a bad sid in except fails the call and ends nothing, 
     }
     assert.is((await store.userSessions('sam')).length, 2, 'nothing was ended');
   }
+});
+
+test('a re-save that timed out does not bring back a revoked session; a revocation that timed out and lands late ends nothing acknowledged after it', async () => {
+  const a = proxied('late-both');
+  const b = direct('late-both');
+  await a.set('s', user('tia', { n: 1 }));
+  await timesOutOnTheWire(() => a.set('s', user('tia', { n: 2 })));
+  await b.destroyUserSessions('tia');
+  await landHeldWrites();
+  assert.is(await b.get('s'), null, 'the revoked session stays gone');
+  // now the revocation is the late one
+  await b.set('k', user('tia', { n: 1 }));
+  await a.set('warm', sessionOf());
+  await timesOutOnTheWire(() => a.destroyUserSessions('tia'));
+  await b.set('k', user('tia', { n: 2 })); // acknowledged after the revocation failed
+  await b.set('fresh', user('tia')); // a log-in after it
+  await landHeldWrites();
+  assert.equal((await b.userSessions('tia')).map((e) => e.id).sort(), ['fresh', 'k'], 'both writes acknowledged after the failed revocation stay');
+});
+
+test('a clear() whose last step (the markers of failed writes) times out fails with ERR_CONNECT_MONGO_TIMEOUT, not the driver\'s raw MongoBulkWriteError', async () => {
+  const a = proxied('clear-bulk', { userId: undefined });
+  await a.set('warm', sessionOf());
+  await timesOutOnTheWire(() => a.set('failed', sessionOf())); // remembered: clear() leaves a marker for it
+  await landHeldWrites();
+  await a.set('warm', sessionOf());
+  proxy.delayMs = 300; // findOne and updateMany answer (2 × 600 ms), the bulkWrite of the markers runs out of time
+  let err: any;
+  try {
+    err = await a.clear().then(() => undefined, (e) => e);
+  } finally {
+    proxy.delayMs = 0;
+  }
+  assert.ok(err, 'the clear timed out');
+  assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT', `${err.name}: ${err.message}`);
 });
 
 test('user id values: -0 is 0, 1e21, unicode, and path segments such as __proto__ or constructor read only own data', async () => {
