@@ -77,7 +77,7 @@ export function writtenBefore(stamp: number) {
 /** the failed writes this process remembers for clear(), at most */
 const LATE_IDS_MAX = 10_000;
 /**
- * of each collection, the _ids whose last write failed (it may still land), each with the time until which a clear()
+ * of each collection, the _ids whose last write failed or is under way (it may still land), each with the time until which a clear()
  * still leaves a marker for it (a destroy's marker lifetime; oldest first), and the user that write gave it (its
  * stored form: destroyUserSessions leaves a marker for it too)
  */
@@ -118,8 +118,8 @@ export function lateWrites(namespace?: string, now = Date.now()): { remembered: 
 
 /**
  * clear(): every document not written after it becomes a destroyed session's marker (not a delete), so that a write
- * of a session still on its way lands on nothing (as after a destroy); so does each _id whose write failed in this
- * process within a marker's lifetime, since a late write of a session created then would find no document at all.
+ * of a session still on its way lands on nothing (as after a destroy); so does each _id whose write failed (or is under
+ * way) in this process within a marker's lifetime, since a late write of a session created then would find no document at all.
  * Its stamp is after the newest stored one: a session another instance wrote just before, its clock ahead of ours,
  * goes too.
  */
