@@ -77,9 +77,9 @@ export function writtenBefore(stamp: number) {
 /** the failed writes this process remembers for clear(), at most */
 const LATE_IDS_MAX = 10_000;
 /**
- * of each collection, the _ids whose last write failed or is under way (it may still land), each with the time until which a clear()
- * still leaves a marker for it (a destroy's marker lifetime; oldest first), and the user that write gave it (its
- * stored form: destroyUserSessions leaves a marker for it too)
+ * of each collection, the _ids whose last write failed or is under way (it may still land), each with the time until
+ * which a clear() still leaves a marker for it (a destroy's marker lifetime; oldest first), and the user that write
+ * gave it (its stored form: destroyUserSessions leaves a marker for it too)
  */
 const lateIds = new Map<string, Map<string, { until: number; owner?: string | number | null }>>();
 
