@@ -2,8 +2,9 @@
  * End to end with the real packages: Koa 3 + koa-session 7 with `store: koaSessionStore(MongoStore.create(…))` on the
  * real server, cookies kept by hand with fetch. A counter across requests and an app restart; what the app stored comes
  * back as it was (its own `cookie` and `lastModified` fields too); logout leaves a destroyed marker; a short maxAge ends
- * the session; rolling and renew saves of an unchanged session are touches (expires only), none within touchAfter;
- * koa-session's forced saves (regenerate, session.save()) are full writes; the commands one visit costs.
+ * the session, and maxAge: 'session' lives the store's ttl; rolling and renew saves of an unchanged session are touches
+ * (expires only), none within touchAfter; koa-session's forced saves (regenerate, session.save()) are full writes; a
+ * store error reaches Koa; the commands one visit costs.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -135,7 +136,8 @@ test('logout (ctx.session = null) leaves a destroyed marker; get answers null; t
 });
 
 test('a short maxAge: after it passes, a new session', async () => {
-  const base = await startApp(openStore(), { maxAge: 1500 });
+  const store = openStore();
+  const base = await startApp(store, { maxAge: 1500 });
   const jar = new Jar();
   await jar.get(`${base}/inc`);
   const key = jar.key!;
@@ -146,9 +148,19 @@ test('a short maxAge: after it passes, a new session', async () => {
   // The cookie is kept past its end on purpose (a clock-skewed browser): the server must not answer the session.
   const after = await jar.get(`${base}/get`);
   assert.equal([after.n, after.isNew], [null, true]);
+  assert.is(await koaSessionStore(store).get(key), null, 'the store answers an expired session as none');
   const fresh = await jar.get(`${base}/inc`);
   assert.is(fresh.n, 1);
   assert.is.not(jar.key, key, 'a new key');
+});
+
+test("maxAge: 'session' (a browser-session cookie): the document lives the store's ttl", async () => {
+  const base = await startApp(openStore({ ttl: 3600 }), { maxAge: 'session' });
+  const jar = new Jar();
+  await jar.get(`${base}/inc`);
+  const doc = (await docs().findOne({ _id: jar.key! }))!;
+  assert.ok(Math.abs(doc.expires.getTime() - Date.now() - 3600_000) < 5000, 'expires: now + ttl');
+  assert.is((await jar.get(`${base}/inc`)).n, 2, 'the session carries on');
 });
 
 test('rolling: true — an unchanged request is a touch: an update of expires only; the next read has the new expiry', async () => {
