@@ -104,6 +104,13 @@ export function readableError(e: unknown, name: string, closing = false): unknow
   if (isUnreachable(e)) {
     return new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
   }
+  // a bulkWrite's driver error (its timeout, a lost connection) comes wrapped in a MongoBulkWriteError with no code
+  // and no write error: what it wraps is one of the above
+  if (nameOf(e) === 'MongoBulkWriteError' && codeOf(e) === undefined && !(e as { writeErrors?: unknown[] }).writeErrors?.length) {
+    return /timed out/i.test((e as Error).message)
+      ? new MongoStoreError(`MongoStore.${name}() timed out: MongoDB did not answer in time (see operationTimeoutMS)`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e })
+      : new MongoStoreError(`MongoStore.${name}() cannot reach MongoDB: ${(e as Error).message}`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
+  }
   // stringify: false hands the session to the driver, whose BSON encoder refuses cycles while building the command
   // (nothing is sent): the same error as a session JSON cannot encode.
   // Neither the encoder's message nor the server's is passed on (nor kept as the cause): both can quote the session's

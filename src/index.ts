@@ -14,6 +14,7 @@ import { aesGcmAdapter } from './crypto';
 import { ensureSessionIndexes } from './setup';
 import { createKrupteinAdapter } from './kruptein';
 import { createWebCryptoAdapter } from './webcrypto';
+import { koaSessionStore } from './koa';
 
 export { MongoStore } from './store';
 export type { Callback, SessionEntry } from './callback';
@@ -30,6 +31,7 @@ export { createKrupteinAdapter } from './kruptein';
 export { createWebCryptoAdapter, type WebCryptoAdapterOptions, type WebCryptoEncoding } from './webcrypto';
 export { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 export type { ConfigOptions, LoadedConfig } from './config/load';
+export { koaSessionStore, type KoaSessionStore, type KoaSessionStoreOptions, type KoaSessionData } from './koa';
 
 /** The callable default export: a MongoStore constructor that, called without `new`, is the classic factory. */
 export type ConnectMongo = typeof MongoStore & {
@@ -38,7 +40,7 @@ export type ConnectMongo = typeof MongoStore & {
 } & typeof named;
 
 /** Every runtime named export, also reachable as a property of `require('connect-mongo')`. */
-const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter, ensureSessionIndexes, createKrupteinAdapter, createWebCryptoAdapter };
+const named = { MongoStore, createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError, MongoStoreError, OptionsError, SessionCorruptError, aesGcmAdapter, ensureSessionIndexes, createKrupteinAdapter, createWebCryptoAdapter, koaSessionStore };
 
 function connectMongo(this: unknown, arg: unknown) {
   // `new connectMongo(options)` builds a store; `connectMongo(session)` is the classic factory. Constructing with

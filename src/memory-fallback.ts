@@ -10,7 +10,7 @@ import { MongoStore, registerMemoryFallback } from './store';
 import { answer, type Callback, type SessionEntry } from './callback';
 import { checkSid } from './session-doc';
 import { normalizeOptions, type MongoStoreOptions } from './options';
-import { MongoStoreError } from './errors';
+import { MongoStoreError, hideFromInspection } from './errors';
 import { sessionRefusal } from './codec';
 import { Users, type UserId, type UserSession } from './user-sessions';
 
@@ -37,6 +37,8 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
       checkSid(sid); // no transformId / hashIds: nothing leaves the process
       return sid;
     };
+    // as MongoStore's: logging the store shows its options, never the sessions (sids, data) or the user-id HMAC keys
+    hideFromInspection(this, ['memory', 'owners', 'storageId'], () => ({ options: this.options }));
     if (!warned) {
       warned = true;
       process.emitWarning('connect-mongo: fallbackMemory is on: sessions live in a MemoryStore (development only; they leak memory and vanish on restart).', { code: 'CONNECT_MONGO_FALLBACK_MEMORY' });
@@ -167,9 +169,11 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
   override destroyUserSessions(userId: UserId, options: { except?: string | string[] } | undefined, callback: Callback<number>): void;
   override destroyUserSessions(userId: UserId, options?: { except?: string | string[] } | Callback<number>, callback?: Callback<number>): Promise<number> | void {
     if (typeof options === 'function') [options, callback] = [undefined, options];
-    const except = new Set(([] as string[]).concat(options?.except ?? []));
+    const given = options?.except;
     return answer(
       this.run('destroyUserSessions', async () => {
+        // as MongoStore: each sid of except checked, before anything is ended
+        const except = new Set((given === undefined ? [] : Array.isArray(given) ? given : [given]).map((sid) => this.storageId(sid)));
         const ended = (await this.ofUser(userId, 'destroyUserSessions')).filter(([id]) => !except.has(id));
         for (const [id] of ended) {
           await viaCallback((cb) => this.memory.destroy(id, cb));

@@ -156,7 +156,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
         // maxSessionsPerUser: a session new to its user may push the oldest out (user-sessions.ts)
-        if (owner != null && this.users!.max && (res.created || res.moved)) await this.trim(col, owner, options);
+        if (owner != null && this.users!.max && (res.created || res.moved)) await this.trim(col, session, options);
       }),
       callback,
     );
@@ -384,9 +384,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** maxSessionsPerUser after a set gave a user a session: the set stands whatever the trim meets (then a warning). */
-  private async trim(col: Collection<SessionDocument>, owner: UserId, options: () => { timeoutMS?: number; writeConcern?: object }) {
+  private async trim(col: Collection<SessionDocument>, session: S, options: () => { timeoutMS?: number; writeConcern?: object }) {
     try {
-      this.emitEnded(await trimUserSessions(col, owner, this.users!.max!, options, this.options.operationTimeoutMS));
+      this.emitEnded(await trimUserSessions(col, this.users!.formsOfSession(session), this.users!.max!, options, this.options.operationTimeoutMS));
     } catch (e) {
       this.warn(`connect-mongo: maxSessionsPerUser: the oldest sessions of a user were not ended (${(readableError(e, 'set') as Error)?.message}); the next log-in of that user trims again`, 'CONNECT_MONGO_TRIM_FAILED');
     }

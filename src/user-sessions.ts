@@ -13,7 +13,7 @@ import { createHmac } from 'node:crypto';
 import type { Collection, ReadPreferenceLike } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { MongoStoreError } from './errors';
-import { destroyUpdate, stampAfter, writtenBefore } from './write-order';
+import { destroyUpdate, lateIdsOf, markAbsent, stampAfter, writtenBefore } from './write-order';
 import { liveFilter } from './session-doc';
 import type { NormalizedOptions } from './options';
 
@@ -78,6 +78,17 @@ export class Users {
    * else, before anything is written, so that no session is stored with a wrong owner.
    */
   ownerOf(session: unknown): UserId | null {
+    const v = this.idOf(session);
+    return v === null ? null : this.keys ? this.hmac(this.keys[0], v) : v;
+  }
+
+  /** Every stored form of the session's user (one per key): the cap counts its sessions under an older key too. */
+  formsOfSession(session: unknown): UserId[] {
+    const v = this.idOf(session);
+    return v === null ? [] : this.keys ? this.keys.map((k) => this.hmac(k, v)) : [v];
+  }
+
+  private idOf(session: unknown): UserId | null {
     let v: unknown;
     try {
       v = this.read(session);
@@ -87,7 +98,7 @@ export class Users {
     if (v === null || v === undefined) return null;
     const problem = userIdProblem(v);
     if (problem) throw new MongoStoreError(`the session was not saved: ${this.what} ${problem}; a user id (the userId option) is a non-empty string or a finite number`, 'ERR_CONNECT_MONGO_USER_ID');
-    return this.keys ? this.hmac(this.keys[0], v as UserId) : (v as UserId);
+    return v as UserId;
   }
 
   /** Every stored form of `userId` (one per key), checked as an argument of `method`. */
@@ -131,16 +142,31 @@ export async function listUserSessions<S>(
 
 /** Ends every session of the user (live or expired) but the _ids in `except`; answers the _ids it ended. */
 export async function endUserSessions(col: Collection<SessionDocument>, forms: UserId[], except: string[], options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
+  // first: a log-in of the user that failed here may land later, on no stored session, after this call
+  const late = lateIdsOf(col, forms, except);
+  if (late.length) await markAbsent(col, late, options, operationTimeoutMS);
   const filter = { ...ofUser(forms), ...(except.length ? { _id: { $nin: except } } : {}) };
   const found = await col.find(filter, { ...readOptions(options), projection: { _id: 1, stamp: 1 } }).toArray();
-  return endFound(col, found, options, operationTimeoutMS);
+  return endFound(col, forms, found, options, operationTimeoutMS);
 }
 
 /** The cap: ends the user's live sessions beyond the `max` newest by last write; answers the _ids it ended. */
-export async function trimUserSessions(col: Collection<SessionDocument>, owner: UserId, max: number, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
-  const found = await col.find({ ...liveFilter(), ...ofUser([owner]) }, { ...readOptions(options), projection: { _id: 1, stamp: 1 }, sort: { stamp: -1, _id: 1 } }).toArray();
-  return found.length > max ? endFound(col, found.slice(max), options, operationTimeoutMS) : [];
+export async function trimUserSessions(col: Collection<SessionDocument>, forms: UserId[], max: number, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
+  const ended: string[] = [];
+  // one of them written again between the read and the write keeps that write, and is then among the newest: the
+  // user is still over the cap, so read again (each command is bounded by the call's time left)
+  for (let attempt = 0; attempt < TRIM_ATTEMPTS; attempt++) {
+    const found = await col.find({ ...liveFilter(), ...ofUser(forms) }, { ...readOptions(options), projection: { _id: 1, stamp: 1 }, sort: { stamp: -1, _id: 1 } }).toArray();
+    if (found.length <= max) break;
+    const now = await endFound(col, forms, found.slice(max), options, operationTimeoutMS);
+    ended.push(...now);
+    if (now.length === found.length - max) break;
+  }
+  return ended;
 }
+
+/** reads of a trim, at most: each one after a save that raced the one before */
+const TRIM_ATTEMPTS = 5;
 
 /** Reads of a write's decision: from the primary, which the writes go to. */
 function readOptions(options: CommandOptions): { timeoutMS?: number; readPreference: ReadPreferenceLike } {
@@ -149,14 +175,15 @@ function readOptions(options: CommandOptions): { timeoutMS?: number; readPrefere
 }
 
 /**
- * Destroys the documents found, with a stamp after all of theirs (so after every write of them this store saw); one
- * written again since keeps that later write. Answers the _ids it destroyed.
+ * Destroys the documents found that are still the user's, with a stamp after all of theirs (so after every write of
+ * them this store saw); one written again since keeps that later write. Answers the _ids it destroyed.
  */
-async function endFound(col: Collection<SessionDocument>, found: Array<Pick<SessionDocument, '_id' | 'stamp'>>, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
+async function endFound(col: Collection<SessionDocument>, forms: UserId[], found: Array<Pick<SessionDocument, '_id' | 'stamp'>>, options: CommandOptions, operationTimeoutMS: number): Promise<string[]> {
   if (found.length === 0) return [];
   const stamp = stampAfter(found.map((d) => d.stamp));
   const ids = found.map((d) => d._id);
-  const res = await col.updateMany({ _id: { $in: ids }, session: { $ne: null }, ...writtenBefore(stamp) }, destroyUpdate(stamp, new Date(), operationTimeoutMS), options());
+  // still the user's: one that moved to another user (or none) since the read is no longer this user's to end
+  const res = await col.updateMany({ _id: { $in: ids }, ...ofUser(forms), ...writtenBefore(stamp) }, destroyUpdate(stamp, new Date(), operationTimeoutMS), options());
   if (res.modifiedCount === ids.length) return ids;
   // some were written again (or destroyed) in between: the ones that carry this stamp are the ones it ended
   return (await col.find({ _id: { $in: ids }, stamp }, { ...readOptions(options), projection: { _id: 1 } }).toArray()).map((d) => d._id);

@@ -77,24 +77,25 @@ export function writtenBefore(stamp: number) {
 /** the failed writes this process remembers for clear(), at most */
 const LATE_IDS_MAX = 10_000;
 /**
- * of each collection, the _ids whose last write failed (it may still land), each with the time until which a clear()
- * still leaves a marker for it (a destroy's marker lifetime; oldest first)
+ * of each collection, the _ids whose last write failed or is under way (it may still land), each with the time until
+ * which a clear() still leaves a marker for it (a destroy's marker lifetime; oldest first), and the user that write
+ * gave it (its stored form: destroyUserSessions leaves a marker for it too)
  */
-const lateIds = new Map<string, Map<string, number>>();
+const lateIds = new Map<string, Map<string, { until: number; owner?: string | number | null }>>();
 
-function mayLandLate(col: Collection<SessionDocument>, id: string, operationTimeoutMS: number) {
+function mayLandLate(col: Collection<SessionDocument>, id: string, operationTimeoutMS: number, owner?: string | number | null) {
   let ids = lateIds.get(col.namespace);
   if (!ids) lateIds.set(col.namespace, (ids = new Map()));
   ids.delete(id);
-  ids.set(id, Date.now() + markerLifetime(operationTimeoutMS));
+  ids.set(id, { until: Date.now() + markerLifetime(operationTimeoutMS), owner });
   forgetPast(ids);
   if (ids.size > LATE_IDS_MAX) ids.delete(ids.keys().next().value!);
 }
 
 /** Forgets the failed writes past their time, from the oldest on: each fault's ids go once their time is up. */
-function forgetPast(ids: Map<string, number>) {
+function forgetPast(ids: Map<string, { until: number }>) {
   const now = Date.now();
-  for (const [id, until] of ids) {
+  for (const [id, { until }] of ids) {
     if (until >= now) break;
     ids.delete(id);
   }
@@ -110,15 +111,15 @@ export function lateWrites(namespace?: string, now = Date.now()): { remembered: 
   for (const [ns, ids] of lateIds) {
     if (namespace !== undefined && ns !== namespace) continue;
     remembered += ids.size;
-    for (const until of ids.values()) if (until < now) past++;
+    for (const { until } of ids.values()) if (until < now) past++;
   }
   return { remembered, past };
 }
 
 /**
  * clear(): every document not written after it becomes a destroyed session's marker (not a delete), so that a write
- * of a session still on its way lands on nothing (as after a destroy); so does each _id whose write failed in this
- * process within a marker's lifetime, since a late write of a session created then would find no document at all.
+ * of a session still on its way lands on nothing (as after a destroy); so does each _id whose write failed (or is under
+ * way) in this process within a marker's lifetime, since a late write of a session created then would find no document at all.
  * Its stamp is after the newest stored one: a session another instance wrote just before, its clock ahead of ours,
  * goes too. Answers that stamp.
  */
@@ -141,14 +142,34 @@ export async function clearStamped(
   if (ids) forgetPast(ids);
   const late = [...(ids?.keys() ?? [])];
   if (late.length === 0) return stamp;
-  const upserts = late.map((id) => ({ updateOne: { filter: notNewerThan(id, stamp), update: marker, upsert: true } }));
-  // a newer document (E11000) was written after the clear: it stays
+  await upsertMarkers(col, late.map((id) => notNewerThan(id, stamp)), marker, options);
+  return stamp;
+}
+
+/** The failed writes of `owners`' sessions this process remembers (within a marker's lifetime), but `except`. */
+export function lateIdsOf(col: Collection<SessionDocument>, owners: Array<string | number>, except: string[]): string[] {
+  const ids = lateIds.get(col.namespace);
+  if (ids) forgetPast(ids);
+  return [...(ids ?? [])].filter(([id, w]) => w.owner != null && owners.includes(w.owner) && !except.includes(id)).map(([id]) => id);
+}
+
+/**
+ * destroyUserSessions(): a marker for each failed write of the user's sessions where the session is not stored (yet),
+ * so that a log-in reported as failed cannot land after the call; a stored session is left to the call's own read.
+ */
+export async function markAbsent(col: Collection<SessionDocument>, ids: string[], options: () => { timeoutMS?: number; writeConcern?: object }, operationTimeoutMS: number): Promise<void> {
+  const stamp = nextStamp();
+  await upsertMarkers(col, ids.map((id) => ({ ...notNewerThan(id, stamp), session: null })), destroyUpdate(stamp, new Date(), operationTimeoutMS), options);
+}
+
+async function upsertMarkers(col: Collection<SessionDocument>, filters: object[], marker: UpdateFilter<SessionDocument>, options: () => { timeoutMS?: number; writeConcern?: object }) {
+  const upserts = filters.map((filter) => ({ updateOne: { filter, update: marker, upsert: true } }));
+  // a document the filter does not take (E11000: newer, or a stored session) stays
   await col.bulkWrite(upserts, { ...options(), ordered: false }).catch((e) => {
     const errors = (e as { writeErrors?: Array<{ code?: number }> }).writeErrors;
     const onlyNewer = isDuplicateKey(e) && Array.isArray(errors) && errors.every((w) => w.code === 11000) && !(e as { writeConcernError?: unknown }).writeConcernError;
     if (!onlyNewer) throw e;
   });
-  return stamp;
 }
 
 function markerLifetime(operationTimeoutMS: number): number {
@@ -194,14 +215,18 @@ export async function stampedUpsert(
   owner?: string | number | null,
 ): Promise<Upserted> {
   let done: Upserted;
+  // remembered before it is sent: its caller may be told it timed out (operations.ts) before the driver gives up
+  mayLandLate(col, id, operationTimeoutMS, owner);
   try {
     done = await upsertInOrder(col, id, update, options, owner ?? undefined);
   } catch (e) {
-    mayLandLate(col, id, operationTimeoutMS); // its bytes may be on their way still: a clear() leaves a marker for it (clearStamped)
+    mayLandLate(col, id, operationTimeoutMS, owner); // its bytes may be on their way still: a clear() leaves a marker for it (clearStamped)
     throw e;
   }
-  // the ids of a fault gone by go with the writes after it, not only with the next failure
+  // it landed (or a newer write is stored): no earlier write of the id can land over that stamp any more
   const ids = lateIds.get(col.namespace);
+  ids?.delete(id);
+  // the ids of a fault gone by go with the writes after it, not only with the next failure
   if (ids?.size) forgetPast(ids);
   return done;
 }

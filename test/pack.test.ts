@@ -113,6 +113,7 @@ const sample = ${sessionLiteral};
   out.factoryGivesClass = typeof Classic === 'function' && Classic === connectMongo.MongoStore;
   out.create = typeof connectMongo.create;
   out.MongoStore = typeof connectMongo.MongoStore;
+  out.koaSessionStore = typeof connectMongo.koaSessionStore;
   const opts = { mongoUrl: process.env.TEST_URI, dbName: process.env.TEST_DB, collectionName: 'cjs' };
   const a = new connectMongo(opts);
   const b = connectMongo.create(opts);
@@ -136,6 +137,7 @@ const sample = ${sessionLiteral};
   assert.ok(r.factoryGivesClass, "require('connect-mongo')(require('express-session')) is the store class");
   assert.is(r.create, 'function');
   assert.is(r.MongoStore, 'function');
+  assert.is(r.koaSessionStore, 'function', "require('connect-mongo').koaSessionStore");
   assert.equal(r.instances, [true, true, true], 'new x(), x.create() and the classic class all give express-session Stores');
   assert.is(r.viaCreate, 1);
   assert.is(r.viaClassicCallback, 1);
@@ -184,7 +186,7 @@ console.log(JSON.stringify(out));
   assert.ok(r.defaultIsCjs, 'the default export is the CommonJS export (one implementation)');
   assert.ok(r.namedIsCjsClass);
   assert.ok(r.errorsShared);
-  for (const n of ['MongoStore', 'MongoStoreError', 'OptionsError', 'SessionCorruptError', 'aesGcmAdapter', 'default']) {
+  for (const n of ['MongoStore', 'MongoStoreError', 'OptionsError', 'SessionCorruptError', 'aesGcmAdapter', 'koaSessionStore', 'default']) {
     assert.ok(r.namedExports.includes(n), `named export ${n}`);
   }
   assert.ok(r.instanceofAcross, 'instanceof holds between the ESM and CommonJS views');

@@ -267,14 +267,21 @@ test('a touch that timed out answers no sooner than its deadline (its bound), so
   await store.set('s', sessionOf({ user: 'ada' }));
   const early: number[] = [];
   let timedOut = 0;
+  let touched = 0;
+  store.on('touch', () => touched++);
   for (let i = 0; i < 20; i++) {
     proxy.hold();
+    const before = touched;
     const called = performance.now(); // the touch's deadline is at least op after this
     await store.touch('s', sessionOf({ user: 'ada' }));
     const d = performance.now() - (called + op);
     proxy.release();
-    if (d > -op / 2) timedOut++; // (a touch on a connection opened after the hold went through at once)
-    if (d > -op / 2 && d < 0) early.push(Math.round(d * 1000) / 1000);
+    // one that went through (on a connection opened after the hold, or slowly on a busy machine) emitted 'touch';
+    // the others timed out: they must not answer before their deadline
+    if (touched === before) {
+      timedOut++;
+      if (d < 0) early.push(Math.round(d * 1000) / 1000);
+    }
     await landHeldWrites();
   }
   assert.ok(timedOut >= 5, `${timedOut} touches timed out`);
