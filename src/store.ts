@@ -144,10 +144,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const { stored, text } = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         const digest = text === undefined ? undefined : digestOf(text);
-        // What this store last wrote but for the expiry (unchanged.ts): a touch; a session destroyed since stays so.
-        if (digest !== undefined && this.unchanged.matches(id, digest)) {
-          debugSid('set %s unchanged: %s', sid, (await this.touchStored(col, id, session, expires, now, deadline)) ?? 'expiry not moved');
-          return void this.emit('set', sid);
+        // What this store last wrote but for the expiry, still stored as it wrote it (unchanged.ts): the expiry only.
+        const at = digest === undefined ? undefined : this.unchanged.stampOf(id, digest);
+        if (at !== undefined && (await this.moveExpiry(col, `${id}\0${at}`, { _id: id, stamp: at, session: { $ne: null } }, session, expires, now, deadline, 'set'))) {
+          debugSid('set %s unchanged: the expiry only', sid);
+          return void (this.emit('update', sid), this.emit('set', sid));
         }
         const options = () => this.driverOptions('set', deadline, true);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
@@ -168,11 +169,13 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     const deadline = this.deadline();
     return answer(
       this.run('touch', async (col) => {
+        const id = this.storageId(sid);
         const now = new Date();
-        const found = await this.touchStored(col, this.storageId(sid), session, expiresOf(session, now, this.options), now, deadline);
-        if (found === 'skipped') debugSid('touch %s skipped (touchAfter)', sid);
-        else if (!found) debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
-        else this.emit('touch', sid, session);
+        if (withinTouchWindow(session, now, this.options)) return void debugSid('touch %s skipped (touchAfter)', sid);
+        // Bound: a later write must not be undone by it landing late (write-order.ts); no upsert: gone stays gone.
+        const filter = touchFilter(id, nextStamp() + Math.max(0, deadline - performance.now()));
+        if (await this.moveExpiry(col, id, filter, session, expiresOf(session, now, this.options), now, deadline, 'touch')) this.emit('touch', sid, session);
+        else debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
       }).catch(async (e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
         // next(err) there (the app could only drop the connection). The next request's touch extends the expiry.
@@ -351,25 +354,22 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     return sessionFrom(doc, sid, this.codec, this.options, (err) => this.emit('corrupt', err));
   }
 
-  /** A touch: the stored expiry only, none within touchAfter ('skipped'), shared (shared.ts); whether it was there. */
-  private async touchStored(col: Collection<SessionDocument>, id: string, session: S, expires: Date, now: Date, deadline: number): Promise<boolean | 'skipped'> {
-    if (withinTouchWindow(session, now, this.options)) return 'skipped';
-    // A bound, not a stamp of its own: a write called after this touch timed out must not be undone by it (write-order.ts).
-    const stamp = nextStamp() + Math.max(0, deadline - performance.now());
-    // No upsert, and not a destroyed session's marker: touching a session that is gone must not bring it back.
-    const { matched, lastModified } = await this.shared.touch(id, expires.getTime(), async () => {
-      const res = await col.updateOne(touchFilter(id, stamp), touchUpdate(expires, now, this.options), this.driverOptions('touch', deadline, true));
-      return { matched: res.matchedCount > 0, lastModified: now };
+  /** The expiry alone of the document `filter` takes, shared by this turn's calls of one `key` (shared.ts); found it? */
+  private async moveExpiry(col: Collection<SessionDocument>, key: string, filter: object, session: S, expires: Date, now: Date, deadline: number, name: string): Promise<boolean> {
+    const { matched } = await this.shared.touch(key, expires.getTime(), async () => {
+      const res = await col.updateOne(filter, touchUpdate(expires, now, this.options), this.driverOptions(name, deadline, true));
+      return { matched: res.matchedCount > 0 };
     });
-    if (matched && this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = lastModified;
+    if (matched && this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = now;
     return matched;
   }
 
-  /** A set's or destroy's write, and what unchanged.ts remembers of it: its digest when it landed, nothing when it failed. */
+  /** A set's or destroy's write, and what unchanged.ts remembers of it: its digest when it landed, nothing else. */
   private async written(id: string, digest: string | undefined, write: Promise<Upserted>): Promise<Upserted> {
     try {
       const res = await write;
-      if (res.stamp !== undefined) this.unchanged.remember(id, digest, res.stamp);
+      // superseded (a later write of this process is stored): what is stored is not this
+      this.unchanged.remember(id, res.stamp === undefined ? undefined : digest, res.stamp ?? nextStamp());
       return res;
     } catch (e) {
       this.unchanged.remember(id, undefined, nextStamp()); // it may land late: the next set is a full write

@@ -25,7 +25,10 @@ test('encryption: payloads are "cm1:" at rest, with a fresh IV per write, and re
   const first = (await stored('c1')) as string;
   assert.match(first, /^cm1:/);
   assert.not.match(first, /4111/);
-  await store.set('c1', { cookie, card: '4111-1111' } as any);
+  // another store: this one would send the same session again as its expiry only (src/unchanged.ts)
+  const again = makeEnc('correct horse battery staple');
+  await again.set('c1', { cookie, card: '4111-1111' } as any);
+  await again.close();
   assert.is.not(first, await stored('c1'), 'same plaintext, different ciphertext');
   assert.is(((await store.get('c1')) as any).card, '4111-1111');
   await store.close();
@@ -38,7 +41,9 @@ test("crypto: payloads are kruptein's format at rest (what connect-mongo 6's cre
   assert.not.match(first, /^cm1:|4111/);
   // kruptein's plaintext is the JSON of what it was given: here the session's JSON string.
   assert.equal(JSON.parse(JSON.parse(await createKrupteinAdapter({ secret: 'correct horse battery staple' }).decrypt(first))).card, '4111-1111');
-  await store.set('k1', { cookie, card: '4111-1111' } as any);
+  const again = make({ secret: 'correct horse battery staple' }); // another store (src/unchanged.ts)
+  await again.set('k1', { cookie, card: '4111-1111' } as any);
+  await again.close();
   assert.is.not(first, await stored('k1'));
   assert.is(((await store.get('k1')) as any).card, '4111-1111');
   await store.close();

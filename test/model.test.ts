@@ -5,9 +5,8 @@
  * the batch may have done: some order of its calls (a touch may also share an earlier touch of the same store, as
  * shared.ts allows) must explain every answer, every `touch` event, and the stored documents read back raw. After
  * each batch an awaited get from either store must answer exactly what is stored (read-your-writes, across stores).
- * Some sets repeat a session a store wrote before (with another expiry): per src/unchanged.ts such a set is a touch
- * when that store's last write of the sid is that session, so the model follows, for each store, which sessions its
- * last write of each sid may have been, and lets a set be a touch exactly when it may be (must, when it can only be).
+ * Some sets repeat a session written before (with another expiry), which src/unchanged.ts may send as an update of
+ * the expiry alone: the model holds them to what a full write does.
  * A failure prints its seed and the command that replays it: MODEL_SEED=<seed> MODEL_SCHEDULES=1 npm test -- model
  */
 import { test } from 'uvu';
@@ -168,38 +167,21 @@ const sameState = (a: State, b: State) => (a === null ? b === null : b !== null 
  * within 1 s: one launched before it in this batch, or one of an earlier batch sent less than 1.5 s before (a margin
  * over shared.ts's 1 s) when that store has written the sid (or cleared) neither in that batch nor since.
  */
-function explains(
-  before: Map<string, State>,
-  calls: Call[],
-  answers: Answer[],
-  after: Map<string, State>,
-  shareable: (i: number) => SentTouch[],
-  lastWrites: (store: number, sid: string) => Set<string | null>,
-): boolean {
-  // A set is a full write, or (unchanged.ts) a touch when its store's last write of the sid may have been this very
-  // session: then it must be one when that is the only possibility.
-  const setModes = calls.map((c): Array<'write' | 'touch'> => {
-    if (c.kind !== 'set') return ['write'];
-    const last = lastWrites(c.store, c.sid);
-    if (!last.has(c.tag)) return ['write'];
-    return last.size === 1 ? ['touch'] : ['write', 'touch'];
-  });
+function explains(before: Map<string, State>, calls: Call[], answers: Answer[], after: Map<string, State>, shareable: (i: number) => SentTouch[]): boolean {
   const touchOptions = calls.map((c, i) => {
-    if (c.kind !== 'touch' && !(c.kind === 'set' && setModes[i].includes('touch'))) return [undefined];
+    if (c.kind !== 'touch') return [undefined];
     const inBatch = calls
       .map((o, j) => ({ o, j }))
-      .filter(({ o, j }) => j < i && (o.kind === 'touch' || (o.kind === 'set' && setModes[j].includes('touch'))) && o.store === c.store && o.sid === (c as { sid: string }).sid && Math.abs((o as { exp: number }).exp - (c as { exp: number }).exp) <= 1000)
+      .filter(({ o, j }) => j < i && o.kind === 'touch' && o.store === c.store && o.sid === c.sid && Math.abs(o.exp - c.exp) <= 1000)
       .map(({ j }) => ({ batchIndex: j }) as const);
-    const earlier = c.kind === 'touch' ? shareable(i).map((s) => ({ earlier: s }) as const) : [];
+    const earlier = shareable(i).map((s) => ({ earlier: s }) as const);
     // No order may have a touch write back a session it read before a set: an update is atomic (on FerretDB too,
     // with scripts/ferretdb/update-atomic.patch).
     return [undefined, ...inBatch, ...earlier];
   });
-  type Choice = { share: (typeof touchOptions)[number][number]; mode: 'write' | 'touch' };
-  const choices = (i: number): Choice[][] =>
-    i === calls.length ? [[]] : setModes[i].flatMap((mode) => (mode === 'touch' || calls[i].kind === 'touch' ? touchOptions[i] : [undefined]).flatMap((share) => choices(i + 1).map((rest) => [{ share, mode }, ...rest])));
-  for (const picked of choices(0)) {
-    const choice = picked.map((p) => p.share);
+  const choices = (i: number): Array<Array<(typeof touchOptions)[number][number]>> =>
+    i === calls.length ? [[]] : touchOptions[i].flatMap((o) => choices(i + 1).map((rest) => [o, ...rest]));
+  for (const choice of choices(0)) {
     for (const order of permutations(calls.map((_, i) => i))) {
       const state = new Map(before);
       const touchedAt = new Map<number, boolean>();
@@ -207,29 +189,24 @@ function explains(
       for (const i of order) {
         const c = calls[i];
         const share = choice[i];
-        // a set that is a touch: what a touch does (its answer is no `touch` event: nothing to check there)
-        const asTouch = c.kind === 'set' && picked[i].mode === 'touch';
-        if (c.kind === 'set' && !asTouch) state.set(c.sid, { tag: c.tag, exp: c.exp });
+        if (c.kind === 'set') state.set(c.sid, { tag: c.tag, exp: c.exp });
         else if (c.kind === 'destroy') state.set(c.sid, null);
         else if (c.kind === 'clear') for (const k of state.keys()) state.set(k, null);
         else if (c.kind === 'get') {
           const s = state.get(c.sid) ?? null;
           if ((s?.tag ?? null) !== answers[i].tag) ok = false;
-        } else if (c.kind === 'touch' || asTouch) {
-          const sid = (c as { sid: string }).sid;
-          if (share && 'batchIndex' in share) {
-            // it shares a touch of this batch: that one must be ordered before it, and it answers what that one found
-            if (!touchedAt.has(share.batchIndex) || (!asTouch && touchedAt.get(share.batchIndex) !== answers[i].touched)) ok = false;
-            touchedAt.set(i, touchedAt.get(share.batchIndex)!);
-          } else if (share && 'earlier' in share) {
-            if (share.earlier.touched !== answers[i].touched) ok = false;
-            touchedAt.set(i, answers[i].touched!);
-          } else {
-            const s = state.get(sid) ?? null;
-            if (!asTouch && !!s !== answers[i].touched) ok = false;
-            touchedAt.set(i, !!s);
-            if (s) state.set(sid, { tag: s.tag, exp: (c as { exp: number }).exp });
-          }
+        } else if (share && 'batchIndex' in share) {
+          // it shares a touch of this batch: that one must be ordered before it, and it answers what that one found
+          if (!touchedAt.has(share.batchIndex) || touchedAt.get(share.batchIndex) !== answers[i].touched) ok = false;
+          touchedAt.set(i, answers[i].touched!);
+        } else if (share && 'earlier' in share) {
+          if (share.earlier.touched !== answers[i].touched) ok = false;
+          touchedAt.set(i, answers[i].touched!);
+        } else {
+          const s = state.get(c.sid) ?? null;
+          if (!!s !== answers[i].touched) ok = false;
+          touchedAt.set(i, !!s);
+          if (s) state.set(c.sid, { tag: s.tag, exp: c.exp });
         }
         if (!ok) break;
       }
@@ -251,10 +228,6 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const writesBy: Array<{ store: number; sid?: string; batch: number }> = [];
   const log: string[] = [`variant ${VARIANTS[variant].name}, sids ${sids.join(' ')}`];
   const written = new Map<string, Array<{ tag: string; large: boolean }>>();
-  // per store and sid: which session its last write may have been (null: none, or a destroy or clear since); JSON
-  // only: stringify: false stores documents, which unchanged.ts does not digest
-  const lastWrite = [new Map<string, Set<string | null>>(), new Map<string, Set<string | null>>()];
-  const lastWrites = (store: number, sid: string) => (p.stringify ? (lastWrite[store].get(sid) ?? new Set([null])) : new Set<string | null>([null]));
   const batches = 2 + r.int(4);
   for (let b = 0; b < batches; b++) {
     const calls = drawBatch(r, sids, recentExp, `${seed}.${b}`, written);
@@ -270,20 +243,12 @@ async function runSchedule(seed: number): Promise<string | undefined> {
           !writesBy.some((w) => w.store === c.store && (w.sid === undefined || w.sid === c.sid) && w.batch >= s.batch),
       );
     };
-    if (!explains(model, calls, answers, after, shareable, lastWrites)) return `no order of the batch's calls explains what was observed\n  ${log.join('\n  ')}`;
+    if (!explains(model, calls, answers, after, shareable)) return `no order of the batch's calls explains what was observed\n  ${log.join('\n  ')}`;
     // Read-your-writes across stores: an awaited get of each sid, from either store, answers what is stored.
     const gots = await Promise.all(sids.map((sid) => p.stores[r.int(2)].get(sid) as Promise<{ tag?: string } | null>));
     for (const [k, sid] of sids.entries()) {
       const got = gots[k];
       if ((got?.tag ?? null) !== (after.get(sid)?.tag ?? null)) return `an awaited get of ${sid} answered ${got?.tag ?? null}, stored is ${after.get(sid)?.tag ?? null}\n  ${log.join('\n  ')}`;
-    }
-    // what each store's last write of each sid may be now: any of this batch's writes of it by that store (the one
-    // with the latest stamp is remembered), else what it was
-    for (const store of [0, 1]) {
-      for (const sid of sids) {
-        const mine = calls.filter((c) => c.store === store && (c.kind === 'clear' || ((c.kind === 'set' || c.kind === 'destroy') && c.sid === sid)));
-        if (mine.length) lastWrite[store].set(sid, new Set(mine.map((c) => (c.kind === 'set' ? c.tag : null))));
-      }
     }
     for (const c of calls) if (c.kind === 'set' && !c.again) written.set(c.sid, [...(written.get(c.sid) ?? []), { tag: c.tag, large: c.large }]);
     for (const [i, c] of calls.entries()) {
