@@ -266,7 +266,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     );
   }
 
-  /** The live sessions of one user (the userId option), newest write first; answered from the { userId: 1 } index. */
+  /** The live sessions of one user (the userId option), newest write first; by the { userId: 1 } index on MongoDB. */
   userSessions(userId: UserId): Promise<UserSession<S>[]>;
   userSessions(userId: UserId, callback: Callback<UserSession<S>[]>): void;
   userSessions(userId: UserId, callback?: Callback<UserSession<S>[]>): Promise<UserSession<S>[]> | void {

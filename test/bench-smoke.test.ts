@@ -1,7 +1,9 @@
 /**
  * The benchmark scripts must not rot: run `scripts/bench/run.ts --smoke` (tiny N, one round, no thresholds, writes
  * no file) against the run's server as a subprocess, and check that it finished and reported every contender on
- * every workload, the client CPU per op and the server's plan for find({_id}). No timing is asserted.
+ * every workload, the client CPU per op and the server's plan for find({_id}), and the sessions-by-user pass
+ * (scripts/bench/users.ts, N=200): a figure for each op, the plan of userSessions' query, and the commands each set()
+ * sends (those are counts, not timings: asserted exactly). No timing is asserted.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -89,6 +91,24 @@ test('npm run bench -- --smoke completes and reports every contender on every wo
   assert.match(r.stdout, /\| 20 \| [\d.]+ \| [\d.]+ \| 10 \|/);
   assert.match(r.stdout, /\| 50 \| [\d.]+ \| [\d.]+ \| 10 \|/);
   assert.match(r.stdout, /## Targets/);
+  // sessions by user (users.ts): every op has a figure; the plan of userSessions' query is printed, whatever it is
+  const usersAt = r.stdout.indexOf(': sessions by user, 200 sessions');
+  assert.ok(usersAt >= 0, 'no sessions-by-user section');
+  const users = r.stdout.slice(usersAt);
+  for (const op of ['get', 'raw findOne\\(\\{_id\\}\\)', 'set, logged in', 'set, new user, max 10', 'userSessions', 'raw find\\(\\{userId\\}\\)', 'destroyUserSessions']) {
+    assert.match(users, new RegExp(`\\| ${op} \\| [\\d.]+ \\| [\\d.]+× \\| [\\d.]+× \\|`), `no figure for ${op}`);
+  }
+  assert.match(users, /- `userSessions: find\(\{.*"userId":"bench-user-target"\}\)\.sort\(\{"stamp":-1\}\)`: `[^`]+` \((uses an index|\*\*scans the collection\*\*)/);
+  // commands per call: the userId option costs a set no command; maxSessionsPerUser one find when a session is new to
+  // its user, and the ending update only over N
+  const counts = [...users.matchAll(/^\| ([^|]+) \| (\d+) \| (\d+) \| [a-z, ]+ \|$/gm)].map((m) => [m[1], Number(m[2]), Number(m[3])] as const);
+  assert.is(counts.length, 14, 'rows of the commands table');
+  for (const [what, sent, expected] of counts) assert.is(sent, expected, `${what}: ${sent} commands`);
+  const sent = (what: string) => counts.find((c) => c[0] === what)?.[1];
+  assert.is(sent('no userId option: set() of an existing session'), 1);
+  assert.is(sent('userId: set() of an existing logged-in session (same user)'), 1, 'the owner rides in the upsert filter');
+  assert.is(sent('userId: set() creating a logged-in session'), 1);
+  assert.is(sent('maxSessionsPerUser 3: set() creating the 3rd session (not over N)'), 2, 'an update and the trim\'s find');
   console.log(`# bench --smoke finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });
 

@@ -4,7 +4,7 @@
  * of workloads.ts for every contender of contenders.ts, prints a markdown table, and (quick/full) saves the raw
  * figures in scripts/bench/results-<mode>.json and regenerates BENCHMARKS.md and docs/bench-chart.svg from them.
  * `--report` only regenerates BENCHMARKS.md and the chart from the saved JSON. `--backend=sqlite,postgres` picks
- * backends; `--ns=100000` and `--contenders=this,raw` make an ad hoc run (ops and HTTP only, saved nowhere). `--cpu-prof` profiles the client's CPU per op instead (cpu-profile.ts). Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
+ * backends; `--ns=100000` and `--contenders=this,raw` make an ad hoc run (ops and HTTP only, saved nowhere). `--cpu-prof` profiles the client's CPU per op instead (cpu-profile.ts); `--users` measures sessions by user instead (users.ts; --smoke runs it too, at N=200). Never leaves a process behind: servers and children are stopped in `finally` and on SIGINT/SIGTERM.
  */
 import { cpus, availableParallelism, totalmem, release, platform, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { idQueryPlan } from './plan';
 import { cpuProfile } from './cpu-profile';
 import { startAppWorkload } from './start-app';
 import { buildThisStore } from './this-store';
+import { usersReport, usersWorkload, type UsersConfig } from './users';
 import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, SID_PREFIX, type ModeConfig } from './workloads';
 import { consoleReport, writeReport, type BackendResult, type Results, type RunMode } from './report';
 
@@ -114,6 +115,10 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
   }
 }
 
+function usersConfig(uri: string, smoke: boolean): UsersConfig {
+  return { uri, dbName: process.env.BENCH_DB ?? 'connect_mongo_bench', n: smoke ? 200 : 100_000, rounds: smoke ? 1 : 5, opBudgetMs: smoke ? 50 : 1500, opCap: smoke ? 10 : 200, log };
+}
+
 function machine(): Results['machine'] {
   let ferretCommit = '';
   try {
@@ -166,6 +171,31 @@ async function main() {
     }
     return;
   }
+  if (args.includes('--users')) {
+    const num = (name: string, dflt: number) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
+    const backends = (args.find((a) => a.startsWith('--backend='))?.slice('--backend='.length) ?? 'sqlite').split(',') as Backend[];
+    const smoke = mode === 'smoke';
+    const reports: string[] = [];
+    try {
+      for (const backend of process.env.MONGODB_URI ? [backends[0]] : backends) {
+        const server = await startServer(backend);
+        try {
+          log(`users on ${server.name}; 1-minute load average ${loadavg()[0].toFixed(1)}`);
+          const cfg = { ...usersConfig(server.uri, smoke), n: num('n', smoke ? 200 : 100_000), rounds: num('rounds', smoke ? 1 : 5) };
+          reports.push(usersReport(await usersWorkload(server.name, cfg), cfg.rounds));
+        } finally {
+          await server.stop();
+          servers.delete(server);
+        }
+      }
+    } finally {
+      await cleanUp();
+    }
+    const m = machine();
+    process.stdout.write(`\n# Sessions by user: ${m.nproc} CPUs (${m.cpu}), ${m.memGB} GB, Node ${m.node}, ${m.os}, commit ${m.commit}, load ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (1/5/15 min) at the end\n${reports.join('')}`);
+    log('bench: done');
+    return;
+  }
   // An ad hoc run (--ns=100000, --contenders=this,raw) re-checks one figure: ops and HTTP only, printed, saved nowhere.
   const listArg = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',');
   const adhoc = !!(listArg('ns') || listArg('contenders'));
@@ -180,6 +210,7 @@ async function main() {
   const backends = (backendArg ? backendArg.split(',') : cfg.backends) as Backend[];
   const dbName = process.env.BENCH_DB ?? 'connect_mongo_bench';
   const started = Date.now();
+  const usersSmoke: string[] = [];
   const results: Results = { mode, date: new Date().toISOString(), machine: machine(), config: cfg, backends: [], seconds: 0 };
 
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -194,6 +225,8 @@ async function main() {
       const server = await startServer(backend);
       try {
         results.backends.push(await benchBackend(server, cfg, dbName));
+        // the smoke run keeps users.ts from rotting too (its command counts are checked by test/bench-smoke.test.ts)
+        if (mode === 'smoke') usersSmoke.push(usersReport(await usersWorkload(server.name, usersConfig(server.uri, true)), 1));
       } finally {
         await server.stop();
         servers.delete(server);
@@ -208,7 +241,7 @@ async function main() {
   }
   results.seconds = Math.round((Date.now() - started) / 1000);
   results.machine.loadAfter = loadavg()[0];
-  process.stdout.write(consoleReport(results));
+  process.stdout.write(consoleReport(results) + usersSmoke.join(''));
   const bad = results.backends.flatMap((b) => [...Object.values(b.http).flat(2), ...Object.values(b.pageLoad ?? {}).flat(2)]).filter((r) => r.non2xx || r.errors);
   if (bad.length) throw new Error(`HTTP workload: ${bad.length} runs had non-2xx answers or errors (a session went missing?)`);
   if (mode !== 'smoke' && !adhoc) {
