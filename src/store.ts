@@ -145,14 +145,14 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const expires = expiresOf(session, now, this.options);
         const digest = text === undefined ? undefined : digestOf(text);
         // What this store last wrote but for the expiry, still stored as it wrote it (unchanged.ts): the expiry only.
-        const at = digest === undefined ? undefined : this.unchanged.stampOf(id, digest);
-        if (at !== undefined && (await this.moveExpiry(col, `${id}\0${at}`, { _id: id, stamp: at, session: { $ne: null } }, session, expires, now, deadline, 'set'))) {
+        const last = digest === undefined ? undefined : this.unchanged.lastWrite(id, digest);
+        if (last && (await this.moveExpiry(col, `${id}\0${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set'))) {
           debugSid('set %s unchanged: the expiry only', sid);
           return void (this.emit('update', sid), this.emit('set', sid));
         }
         const options = () => this.driverOptions('set', deadline, true);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
-        const res = await this.written(id, digest, stampedUpsert(col, id, (stamp) => setUpdate(stored, expires, now, this.options, stamp, STAMPED_BY, owner), options, this.options.operationTimeoutMS, owner));
+        const res = await this.written(id, digest, stored, stampedUpsert(col, id, (stamp) => setUpdate(stored, expires, now, this.options, stamp, STAMPED_BY, owner), options, this.options.operationTimeoutMS, owner));
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
         this.emit(res.created ? 'create' : 'update', sid);
         this.emit('set', sid);
@@ -195,7 +195,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
       this.run('destroy', async (col) => {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
-        await this.written(id, undefined, stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true), this.options.operationTimeoutMS));
+        await this.written(id, undefined, undefined, stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true), this.options.operationTimeoutMS));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
@@ -365,14 +365,14 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** A set's or destroy's write, and what unchanged.ts remembers of it: its digest when it landed, nothing else. */
-  private async written(id: string, digest: string | undefined, write: Promise<Upserted>): Promise<Upserted> {
+  private async written(id: string, digest: string | undefined, stored: unknown, write: Promise<Upserted>): Promise<Upserted> {
     try {
       const res = await write;
       // superseded (a later write of this process is stored): what is stored is not this
-      this.unchanged.remember(id, res.stamp === undefined ? undefined : digest, res.stamp ?? nextStamp());
+      this.unchanged.remember(id, res.stamp === undefined ? undefined : digest, stored, res.stamp ?? nextStamp());
       return res;
     } catch (e) {
-      this.unchanged.remember(id, undefined, nextStamp()); // it may land late: the next set is a full write
+      this.unchanged.remember(id, undefined, undefined, nextStamp()); // it may land late: the next set is a full write
       throw e;
     }
   }
@@ -396,7 +396,7 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   private emitEnded(ids: string[]) {
     if (ids.length === 0) return;
     const after = nextStamp();
-    for (const id of ids) this.unchanged.remember(id, undefined, after);
+    for (const id of ids) this.unchanged.remember(id, undefined, undefined, after);
     if (this.options.transformId || this.options.hashIdsSecret) this.emit('destroyUser', ids.length);
     else for (const id of ids) this.emit('destroy', id);
   }

@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
 import express from 'express';
 import session from 'express-session';
 import { MongoStore } from '../src';
-import { AGE_MS, MAX_ENTRIES, Unchanged, digestOf } from '../src/unchanged';
+import { AGE_MS, MAX_CHARS, MAX_ENTRIES, Unchanged, digestOf } from '../src/unchanged';
 import type { SessionDocument } from '../generated';
 import { openTestDb, type TestDb } from './helpers';
 import { sessionOf, unhandled } from './fixtures/reliability/kit';
@@ -111,6 +111,25 @@ test('an unchanged set is exactly the full write it replaces: after another inst
   assert.is(((await a.get('s')) as any).user, 'bob');
 });
 
+test('connect-mongo 6 (which does not stamp) or a hand edit wrote the session since: the unchanged set is a full write', async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ConnectMongo6 = require('connect-mongo6').default as { create(o: object): any };
+  const s = store('with-v6');
+  const v6 = ConnectMongo6.create({ mongoUrl: t.uri, dbName: t.dbName, collectionName: 'with-v6', autoRemove: 'disabled' });
+  try {
+    const first = sessionOf({ theme: 'dark' });
+    await s.set('v', first);
+    await new Promise<void>((resolve, reject) => v6.set('v', { ...first, theme: 'light' }, (e: unknown) => (e ? reject(e) : resolve())));
+    await s.set('v', resaved(first)); // called last: stored, as a full write
+    assert.is(((await s.get('v')) as any).theme, 'dark');
+    await t.db.collection('with-v6').updateOne({ _id: 'v' as any }, { $set: { session: JSON.stringify({ ...first, theme: 'edited' }) } });
+    await s.set('v', resaved(first, 120_000));
+    assert.is(((await s.get('v')) as any).theme, 'dark');
+  } finally {
+    await v6.close();
+  }
+});
+
 test('concurrent sets of two sessions, then the first again: the first is stored, whichever of the two landed last', async () => {
   const s = store('concurrent');
   const x = sessionOf({ v: 'x' });
@@ -169,23 +188,28 @@ test(`the digests are bounded: ${MAX_ENTRIES} sids at most, each trusted ${AGE_M
   const u = new Unchanged();
   gc();
   const heap = process.memoryUsage().heapUsed;
-  const d = digestOf('{"cookie":{"originalMaxAge":1,"expires":"2026-12-03T00:00:00.000Z","path":"/"},"n":1}');
-  for (let i = 0; i < 100_000; i++) u.remember(`session-id-of-32-characters-${String(i).padStart(5, '0')}`, d, i + 1);
+  const json = (i: number) => `{"cookie":{"originalMaxAge":3600000,"expires":"2026-12-03T00:00:00.000Z","httpOnly":true,"path":"/"},"passport":{"user":"user-${i}"},"views":${i}}`;
+  const d = digestOf(json(0));
+  for (let i = 0; i < 100_000; i++) u.remember(`session-id-of-32-characters-${String(i).padStart(5, '0')}`, i === 99_999 || i === 0 ? d : digestOf(json(i)), json(i), i + 1);
   assert.is(u.size, MAX_ENTRIES);
   gc();
   const grown = process.memoryUsage().heapUsed - heap;
   console.log(`# digests: 100k sids remembered, ${u.size} kept, heap +${(grown / 1e6).toFixed(2)} MB (${Math.round(grown / u.size)} bytes a sid)`);
-  assert.is(u.stampOf('session-id-of-32-characters-99999', d), 100_000, 'the newest are kept');
-  assert.is(u.stampOf('session-id-of-32-characters-00000', d), undefined, 'the oldest went');
-  assert.is(digestOf('{"cookie":{"originalMaxAge":1,"expires":"2027-01-01T00:00:00.000Z","path":"/"},"n":1}'), d, 'the expiry does not count');
-  assert.is.not(digestOf('{"cookie":{"originalMaxAge":1,"expires":"2026-12-03T00:00:00.000Z","path":"/"},"n":2}'), d);
+  assert.equal(u.lastWrite('session-id-of-32-characters-99999', d), { stamp: 100_000, stored: json(99_999) }, 'the newest are kept');
+  assert.is(u.lastWrite('session-id-of-32-characters-00000', d), undefined, 'the oldest went');
+  // the stored values kept are bounded in characters too: 4 KB sessions keep fewer
+  const big = new Unchanged();
+  for (let i = 0; i < 2_000; i++) big.remember(`b${i}`, 'x', 'y'.repeat(4000), i + 1);
+  assert.ok(big.size <= MAX_CHARS / 4000, `${big.size} of 4000-character sessions kept`);
+  assert.is(digestOf(json(0).replace('2026-12-03', '2027-01-01')), d, 'the expiry does not count');
+  assert.is.not(digestOf(json(0).replace('"views":0', '"views":1')), d, 'anything else does');
   // an older write's digest does not replace a newer one's (nor a destroy's)
-  u.remember('x', 'new', 200_001);
-  u.remember('x', 'old', 200_000);
-  assert.is(u.stampOf('x', 'new'), 200_001);
-  u.remember('x', undefined, 200_002);
-  u.remember('x', 'new', 200_001);
-  assert.is(u.stampOf('x', 'new'), undefined);
+  u.remember('x', 'new', 'N', 200_001);
+  u.remember('x', 'old', 'O', 200_000);
+  assert.equal(u.lastWrite('x', 'new'), { stamp: 200_001, stored: 'N' });
+  u.remember('x', undefined, undefined, 200_002);
+  u.remember('x', 'new', 'N', 200_001);
+  assert.is(u.lastWrite('x', 'new'), undefined);
 });
 
 test.run();
