@@ -156,8 +156,8 @@ test('encryption: the payload is not readable at rest; flipped bytes (IV, tag, b
 
   let cases = 0;
   const tamper = async (label: string, edit: (b: Buffer) => Buffer | string) => {
-    // a session of its own each time: the same one again would be sent as its expiry only (src/unchanged.ts), on the
-    // very write the store made, and the raw edit below does not change that write's stamp
+    // a session of its own each time: the restoring write is then a full write whatever src/unchanged.ts makes of
+    // the same session sent again
     await store.set('sess-victim', sessionOf({ who: `${MARK}-sess-victim`, case: cases }));
     await editCiphertext('sess-victim', edit);
     await expectCorrupt(store, 'sess-victim', label);
