@@ -119,8 +119,8 @@ test('maxSessionsPerUser: a save of an older session racing the trim of a log-in
   await b.set('old', user('xia', { n: 1 }));
   let saved: Promise<void> | undefined;
   client.on('commandStarted', (e) => {
-    // the trim's updateMany is on its way (its stamp taken): the old device saves now, straight to the server
-    if (e.commandName === 'update' && e.command.update === col && e.command.updates?.[0]?.multi && !saved) saved = b.set('old', user('xia', { n: 2 }));
+    // the trim's write of markers is on its way (its stamp taken): the old device saves now, straight to the server
+    if (e.commandName === 'update' && e.command.update === col && e.command.updates?.[0]?.u?.$set?.session === null && !saved) saved = b.set('old', user('xia', { n: 2 }));
   });
   proxy.delayMs = 150;
   try {
