@@ -7,19 +7,17 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import { MongoStore } from '../src';
 import { sidTag } from '../src/debug';
-import { main } from '../src/cli';
 import { isFerret, openTestDb, type TestDb } from './helpers';
 import { freePort, repoRoot } from './server';
 import { sessionOf, unhandled } from './fixtures/reliability/kit';
+import { runCli, runCliInProcess } from './fixtures/cli-run';
 
-const cli = join(repoRoot, 'src/cli.ts');
 const tmp = join(repoRoot, '.tmp', `cli-sessions-test-${process.pid}`);
 const FAKE = 'Cli-Sessions-Pa55word-QQ';
 /** in every session's data: must never reach the output */
@@ -33,33 +31,9 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_ENV;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]): Promise<Run> => runCli(args, { cwd: tmp });
 
-/** main() in this process: for the tables of cases, where a node start per case costs seconds. */
-async function inProcess(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const saved = process.env.NODE_ENV;
-  delete process.env.NODE_ENV;
-  try {
-    const code = await main(args, { out: (s) => (stdout += `${s}\n`), err: (s) => (stderr += `${s}\n`) });
-    return { code, stdout, stderr };
-  } finally {
-    if (saved !== undefined) process.env.NODE_ENV = saved;
-  }
-}
+const inProcess = runCliInProcess;
 
 const validateOutput = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile<any>(JSON.parse(readFileSync(join(repoRoot, 'schema/cli-output.schema.json'), 'utf8')));
 

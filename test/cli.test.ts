@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Ajv from 'ajv';
 import { isFerret, openTestDb, serverUri, type TestDb } from './helpers';
 import { freePort, repoRoot } from './server';
-import { main } from '../src/cli';
+import { runCliInProcess } from './fixtures/cli-run';
 
 const cli = join(repoRoot, 'src/cli.ts');
 const tmp = join(repoRoot, '.tmp', `cli-test-${process.pid}`);
@@ -55,22 +55,7 @@ function jsonOf(r: Run): any {
 /** The --json object with every key at its "does not apply" value, for whole-object comparisons. */
 const blank = { command: null, ok: false, exitCode: 0, file: null, env: null, envApplied: false, valid: null, issues: [], error: null, config: null, doctor: null, setup: null, sessions: null, note: null };
 
-/**
- * The same command line through the exported main() in this process: for the tables of cases below, where a node
- * start per case would cost seconds each. The real process is driven by the other tests.
- */
-async function inProcess(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const saved = process.env.NODE_ENV;
-  delete process.env.NODE_ENV;
-  try {
-    const code = await main(args, { out: (s) => (stdout += `${s}\n`), err: (s) => (stderr += `${s}\n`) });
-    return { code, stdout, stderr };
-  } finally {
-    if (saved !== undefined) process.env.NODE_ENV = saved;
-  }
-}
+const inProcess = runCliInProcess;
 
 /** No user error may print a stack trace. */
 function noStack(r: Run) {
