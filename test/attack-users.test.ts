@@ -10,7 +10,7 @@ import { MongoClient } from 'mongodb';
 import { MongoStore } from '../src';
 import type { SessionDocument } from '../generated';
 import { openTestDb, type TestDb } from './helpers';
-import { startProxy, type Proxy } from './fixtures/proxy';
+import { landHeldWrites, startProxy, timesOutOnTheWire, type Proxy } from './fixtures/proxy';
 import { sessionOf, unhandled } from './fixtures/reliability/kit';
 
 const TIMEOUT_MS = 1500;
@@ -48,29 +48,16 @@ function proxied(collectionName: string, extra: Record<string, unknown> = {}): M
   return s;
 }
 
-/** Runs `write` with the proxied store's open connections held on the wire: it must time out. */
-async function timesOutOnTheWire(write: () => Promise<unknown>) {
-  proxy.hold();
-  const err = await write().then(() => undefined, (e) => e);
-  assert.ok(err, "the held write must fail");
-  assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT');
-}
 
-/** Lets the held bytes go and waits until the server has answered them. */
-async function landHeldWrites() {
-  proxy.release();
-  for (let i = 0; i < 5; i++) await t.db.command({ ping: 1 });
-  await new Promise((r) => setTimeout(r, 300));
-}
 
 test('a log-in (new session) that timed out on the wire does not become a live session of the user after destroyUserSessions() resolved', async () => {
   const a = proxied('late-login');
   const b = direct('late-login');
   await a.set('warm', sessionOf()); // a connection through the proxy
-  await timesOutOnTheWire(() => a.set('late', user('uma')));
+  await timesOutOnTheWire(proxy, () => a.set('late', user('uma')));
   // "log out everywhere", acknowledged after the log-in was reported failed
   await b.destroyUserSessions('uma');
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.equal((await b.userSessions('uma')).map((e) => e.id), [], 'no session of the user after the revocation');
   assert.is(await b.get('late'), null, 'the failed log-in did not come alive after the revocation');
 });
@@ -79,9 +66,9 @@ test('a log-in without regenerate (an anonymous session moving to the user) that
   const a = proxied('late-move');
   const b = direct('late-move');
   await a.set('m', sessionOf({ cart: 1 }));
-  await timesOutOnTheWire(() => a.set('m', user('vic', { cart: 1 })));
+  await timesOutOnTheWire(proxy, () => a.set('m', user('vic', { cart: 1 })));
   await b.destroyUserSessions('vic');
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.equal((await b.userSessions('vic')).map((e) => e.id), [], 'no session of the user after the revocation');
 });
 
@@ -89,9 +76,9 @@ test('a new session whose set timed out (told at its deadline, before the driver
   const a = proxied('late-clear');
   const b = direct('late-clear');
   await a.set('warm', sessionOf());
-  await timesOutOnTheWire(() => a.set('late', sessionOf({ v: 1 })));
+  await timesOutOnTheWire(proxy, () => a.set('late', sessionOf({ v: 1 })));
   await b.clear(); // at once: the driver of `a` may not have given up on the write yet
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(await b.get('late'), null, 'the cleared store stays empty');
 });
 
@@ -271,25 +258,25 @@ test('a re-save that timed out does not bring back a revoked session; a revocati
   const a = proxied('late-both');
   const b = direct('late-both');
   await a.set('s', user('tia', { n: 1 }));
-  await timesOutOnTheWire(() => a.set('s', user('tia', { n: 2 })));
+  await timesOutOnTheWire(proxy, () => a.set('s', user('tia', { n: 2 })));
   await b.destroyUserSessions('tia');
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(await b.get('s'), null, 'the revoked session stays gone');
   // now the revocation is the late one
   await b.set('k', user('tia', { n: 1 }));
   await a.set('warm', sessionOf());
-  await timesOutOnTheWire(() => a.destroyUserSessions('tia'));
+  await timesOutOnTheWire(proxy, () => a.destroyUserSessions('tia'));
   await b.set('k', user('tia', { n: 2 })); // acknowledged after the revocation failed
   await b.set('fresh', user('tia')); // a log-in after it
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.equal((await b.userSessions('tia')).map((e) => e.id).sort(), ['fresh', 'k'], 'both writes acknowledged after the failed revocation stay');
 });
 
 test('a clear() whose last step (the markers of failed writes) times out fails with ERR_CONNECT_MONGO_TIMEOUT, not the driver\'s raw MongoBulkWriteError', async () => {
   const a = proxied('clear-bulk', { userId: undefined });
   await a.set('warm', sessionOf());
-  await timesOutOnTheWire(() => a.set('failed', sessionOf())); // remembered: clear() leaves a marker for it
-  await landHeldWrites();
+  await timesOutOnTheWire(proxy, () => a.set('failed', sessionOf())); // remembered: clear() leaves a marker for it
+  await landHeldWrites(proxy, t.db);
   await a.set('warm', sessionOf());
   proxy.delayMs = 300; // findOne and updateMany answer (2 × 600 ms), the bulkWrite of the markers runs out of time
   let err: any;

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { MongoStore } from '../src';
 import { lateWrites } from '../src/write-order';
 import { openTestDb, type TestDb } from './helpers';
-import { startProxy, type Proxy } from './fixtures/proxy';
+import { landHeldWrites, startProxy, timesOutOnTheWire, type Proxy } from './fixtures/proxy';
 import { unhandled, sessionOf } from './fixtures/reliability/kit';
 import { prng } from '../scripts/bench/stats';
 
@@ -47,24 +47,7 @@ function direct(collectionName: string) {
 /** The stored document of a sid, read with the driver. */
 const stored = (collectionName: string, sid: string) => t.db.collection(collectionName).findOne({ _id: sid as any });
 
-/** Runs `write` with the store's open connections held on the wire: it must time out. */
-async function timesOutOnTheWire(write: () => Promise<unknown>) {
-  proxy.hold();
-  const err = await write().then(
-    () => undefined,
-    (e) => e,
-  );
-  assert.ok(err, 'the held write must fail');
-  assert.is(err.code, 'ERR_CONNECT_MONGO_TIMEOUT');
-}
 
-/** Lets the held bytes go and waits until the server has answered them (the proxy delivers them, then the close). */
-async function landHeldWrites() {
-  proxy.release();
-  // a round trip behind them on a fresh connection of the test's own client: the server has read them by then
-  for (let i = 0; i < 5; i++) await t.db.command({ ping: 1 });
-  await new Promise((r) => setTimeout(r, 300));
-}
 
 test('across instances with clocks a few ms apart: an acknowledged set or destroy is never lost to a stamp of the other instance', async () => {
   // First in the file: a later test moves this process's clock a minute ahead (it adopts a stamp from the future).
@@ -92,9 +75,9 @@ test('across instances with clocks a few ms apart: an acknowledged set or destro
 test('a set that timed out on the wire does not land over a later acknowledged set (one store)', async () => {
   const store = proxied('set-set');
   await store.set('s', sessionOf({ v: 'old' }));
-  await timesOutOnTheWire(() => store.set('s', sessionOf({ v: 'failed' })));
+  await timesOutOnTheWire(proxy, () => store.set('s', sessionOf({ v: 'failed' })));
   await store.set('s', sessionOf({ v: 'new' }));
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(((await store.get('s')) as any).v, 'new');
   assert.is(JSON.parse((await stored('set-set', 's'))!.session).v, 'new');
 });
@@ -102,18 +85,18 @@ test('a set that timed out on the wire does not land over a later acknowledged s
 test('a destroy (log-out) that timed out does not land over a later log-in', async () => {
   const store = proxied('destroy-set');
   await store.set('s', sessionOf({ user: 'before' }));
-  await timesOutOnTheWire(() => store.destroy('s'));
+  await timesOutOnTheWire(proxy, () => store.destroy('s'));
   await store.set('s', sessionOf({ user: 'ada' }));
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(((await store.get('s')) as any)?.user, 'ada', 'the user is still logged in');
 });
 
 test('a set that timed out does not bring back a session destroyed after it', async () => {
   const store = proxied('set-destroy');
   await store.set('s', sessionOf({ user: 'ada' }));
-  await timesOutOnTheWire(() => store.set('s', sessionOf({ user: 'ada', cart: 1 })));
+  await timesOutOnTheWire(proxy, () => store.set('s', sessionOf({ user: 'ada', cart: 1 })));
   await store.destroy('s');
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(await store.get('s'), null);
   assert.is(await store.length(), 0);
   const doc = await stored('set-destroy', 's');
@@ -124,9 +107,9 @@ test('across instances: a set that timed out on one does not land over a set ack
   const a = proxied('two');
   const b = direct('two');
   await a.set('s', sessionOf({ v: 'old' }));
-  await timesOutOnTheWire(() => a.set('s', sessionOf({ v: 'failed' })));
+  await timesOutOnTheWire(proxy, () => a.set('s', sessionOf({ v: 'failed' })));
   await b.set('s', sessionOf({ v: 'new' }));
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(((await a.get('s')) as any).v, 'new');
   assert.is(((await b.get('s')) as any).v, 'new');
 });
@@ -191,18 +174,18 @@ test('a clear() that timed out on the wire does not delete a session acknowledge
   const a = proxied('clear-late');
   const b = direct('clear-late');
   await a.set('old', sessionOf({ v: 'old' }));
-  await timesOutOnTheWire(() => a.clear());
+  await timesOutOnTheWire(proxy, () => a.clear());
   await b.set('login', sessionOf({ user: 'ada' }));
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(((await b.get('login')) as any)?.user, 'ada', 'the log-in acknowledged after the failed clear is kept');
 });
 
 test('a set that timed out on the wire does not bring its session back after a later acknowledged clear() (a stored session)', async () => {
   const store = proxied('clear-after');
   await store.set('s', sessionOf({ user: 'ada' }));
-  await timesOutOnTheWire(() => store.set('s', sessionOf({ user: 'ada', cart: 1 })));
+  await timesOutOnTheWire(proxy, () => store.set('s', sessionOf({ user: 'ada', cart: 1 })));
   await store.clear();
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(await store.get('s'), null, 'the cleared session stays gone');
   assert.is(await store.length(), 0);
 });
@@ -210,9 +193,9 @@ test('a set that timed out on the wire does not bring its session back after a l
 test('a set of a new session that timed out on the wire does not create it after a later acknowledged clear()', async () => {
   const store = proxied('clear-new');
   await store.set('other', sessionOf({ v: 1 })); // the store's connection is open: the next write is held on it
-  await timesOutOnTheWire(() => store.set('new', sessionOf({ user: 'ada' })));
+  await timesOutOnTheWire(proxy, () => store.set('new', sessionOf({ user: 'ada' })));
   await store.clear();
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   assert.is(await store.get('new'), null, 'no session is created by a write older than the clear');
   assert.is(await store.length(), 0);
 });
@@ -256,7 +239,7 @@ test('a touch that timed out on the wire does not move back the expiry of a late
   await store.touch('s', sessionOf({ user: 'ada' }, 3_600_000)); // a timed-out touch is not an error (README)
   const month = 30 * 86_400_000;
   await store.set('s', sessionOf({ user: 'ada', remember: true }, month));
-  await landHeldWrites();
+  await landHeldWrites(proxy, t.db);
   const expires = (await stored('touch-set', 's'))!.expires.getTime();
   assert.ok(expires > Date.now() + month - 3_600_000, `the later save's expiry stays (found ${Math.round((expires - Date.now()) / 60_000)} min on)`);
 });
@@ -282,7 +265,7 @@ test('a touch that timed out answers no sooner than its deadline (its bound), so
       timedOut++;
       if (d < 0) early.push(Math.round(d * 1000) / 1000);
     }
-    await landHeldWrites();
+    await landHeldWrites(proxy, t.db);
   }
   assert.ok(timedOut >= 5, `${timedOut} touches timed out`);
   assert.equal(early, [], 'ms before the deadline that timed-out touches answered');
@@ -332,7 +315,7 @@ test(`seeded schedules of sets and destroys on two instances, some held on the w
       outcomes = { acked: outcomes.acked + (ok ? 1 : 0), failed: outcomes.failed + (ok ? 0 : 1) };
       log.push(`${store === a ? 'A' : 'B'}.${destroy ? 'destroy' : `set(${tag})`}${hold ? ' held' : ''} → ${ok ? 'ok' : 'timed out'}`);
     }
-    await landHeldWrites();
+    await landHeldWrites(proxy, t.db);
     const doc = await stored('schedules', sid);
     const final = doc && doc.session !== null ? JSON.parse(doc.session).tag : null;
     const last = ops.map((o) => o.acked).lastIndexOf(true);
@@ -364,8 +347,8 @@ test('the failed writes clear() remembers are forgotten once past their marker l
   const store = proxied('late-forget');
   const ns = `${t.dbName}.late-forget`;
   await store.set('ok', sessionOf({ n: 0 }));
-  await timesOutOnTheWire(() => store.set('failed', sessionOf({ n: 1 })));
-  await landHeldWrites();
+  await timesOutOnTheWire(proxy, () => store.set('failed', sessionOf({ n: 1 })));
+  await landHeldWrites(proxy, t.db);
   assert.ok(lateWrites(ns).remembered >= 1, 'the failed write is remembered');
   const realNow = Date.now;
   try {
