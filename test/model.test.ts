@@ -18,7 +18,7 @@ import { hmacId } from '../src/crypto';
 import { openTestDb, serverUri, TEST_POOL_SIZE, type TestDb } from './helpers';
 
 const BASE_SEED = Number(process.env.MODEL_SEED ?? 20261202);
-const SCHEDULES = Number(process.env.MODEL_SCHEDULES ?? 1200);
+const SCHEDULES = Number(process.env.MODEL_SCHEDULES ?? 1000);
 const HOUR = 3_600_000;
 const LARGE = 'x'.repeat(100_000); // a large session widens the windows in which calls overlap
 
