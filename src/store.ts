@@ -146,7 +146,8 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const digest = text === undefined ? undefined : digestOf(text);
         // What this store last wrote but for the expiry, still stored as it wrote it (unchanged.ts): the expiry only.
         const last = digest === undefined ? undefined : this.unchanged.lastWrite(id, digest);
-        if (last && (await this.moveExpiry(col, `${id}\0${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set'))) {
+        // shared with the same set only: a lone surrogate is in no sid (checkSid), so no touch has this key
+        if (last && (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set'))) {
           debugSid('set %s unchanged: the expiry only', sid);
           return void (this.emit('update', sid), this.emit('set', sid));
         }
