@@ -11,15 +11,21 @@ import { MongoStoreError, OptionsError } from './errors';
 import { suggestName } from './option-issues';
 import { ConfigFileError, describeResolved, loadConfig, type LoadedConfig } from './config/load';
 import { DoctorConnectError, MAX_TIMER_MS, runDoctor, type DoctorReport } from './config/doctor';
-import { runSetup, setupText, type SetupReport } from './config/setup-command';
-import { runSessions, sessionsRefusal, sessionsText, type SessionsReport } from './config/sessions-command';
+import { runSetup, setupText } from './config/setup-command';
+import { runSessions, sessionsRefusal, sessionsText } from './config/sessions-command';
+import { EXIT, type CliOutput, type Io } from './config/cli-output';
+import { locateIssues } from './config/positions';
+import { envLabel, problemsSummary, problemsText } from './config/report-format';
+import { validateFiles } from './config/validate-command';
 
-export const EXIT = { ok: 0, invalid: 1, notFound: 2, unreachable: 3, usage: 64, internal: 70 } as const;
+export { EXIT } from './config/cli-output';
+export type { CliOutput } from './config/cli-output';
 
 const MAIN_HELP = `Usage: connect-mongo <command> [path] [options]
 
 Commands:
-  validate [path]      check a config file (no database needed); exit 0 valid, 1 invalid, 2 not found
+  validate [path]…     check config files (no database needed), each problem at file:line:column; exit 0 valid,
+                       1 invalid, 2 not found (the worst of the files)
   print-config [path]  print the resolved config: env block merged, variables filled, defaults applied, secrets masked
   doctor [path]        connect with the config and report the server, TTL support, the expires index, session counts
   setup [path]         create the TTL index on expires (and with userId the userId index) once (CI / deploy step),
@@ -34,8 +40,8 @@ project, in that directory only).
 
 Options (every command):
   --env <name>   environment block to apply (default: $NODE_ENV; none when it is unset)
-  --json         machine-readable output: one JSON object of the same shape for every command and outcome
-                 (schema/cli-output.schema.json in the package)
+  --json         machine-readable output: one JSON object on one line, of the same shape for every command and
+                 outcome (schema/cli-output.schema.json in the package); validate prints one a file (NDJSON)
   -h, --help     help for a command
 
 Exit codes: 0 ok, 1 invalid config, 2 config not found/unreadable, 3 server unreachable (doctor, setup, sessions),
@@ -43,14 +49,23 @@ Exit codes: 0 ok, 1 invalid config, 2 config not found/unreadable, 3 server unre
 Run "connect-mongo <command> --help" for more.`;
 
 const HELP: Record<string, string> = {
-  validate: `Usage: connect-mongo validate [path] [--env <name>] [--json]
+  validate: `Usage: connect-mongo validate [path]… [--env <name> | --all-envs [--require-env]] [--format github] [--json]
 
-Checks a config file against the options schema: every env block, unknown keys (with "did you mean"), types,
+Checks config files against the options schema: every env block, unknown keys (with "did you mean"), types,
 ranges, enums, conflicting options, and the \${VAR} references of the selected environment. Needs no database.
+Each path is a file, or a directory to search from (none: the current directory); each is reported on its own.
+Each problem is printed as file:line:column, its JSON path and the message (JSON, YAML and package.json; a
+JavaScript config has no line:column, only the path). A value that came from a \${VAR} points at its string.
 
-Exit codes: 0 valid, 1 invalid (each problem is printed with its JSON path), 2 not found or unreadable.
---json prints the object every command prints (schema/cli-output.schema.json): "valid", "issues" [{"path",
-"message"}], "file", "env", "error", ….`,
+  --all-envs      check the file under each env block it declares: the block merged over the base, checked as the
+                  store takes it. Variables that are not set are no error here (CI rarely holds every secret)
+  --require-env   with --all-envs: each \${VAR} without a default that a block uses must be set in this environment
+                  (named, never its value). validate without --all-envs always requires its environment's
+  --format github GitHub Actions workflow commands (::error file=…,line=…,col=…::…), shown on the pull request
+
+Exit codes: 0 valid, 1 invalid, 2 not found or unreadable: the worst of the files.
+--json prints one object a file, one a line (NDJSON; schema/cli-output.schema.json): "valid", "issues" [{"path",
+"message", "line", "column"}], "file", "env", "error", ….`,
   'print-config': `Usage: connect-mongo print-config [path] [--env <name>] [--json]
 
 Prints the config the store would use: the env block merged over the base, \${VAR} references filled from the
@@ -110,23 +125,18 @@ Exit codes: 0 done, 1 invalid config or one without userId (path /userId) or wit
 3 server unreachable, 64 usage error (no --user, or an empty one).`,
 };
 
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
 class UsageError extends Error {}
 
-const OPTIONS = { help: 'boolean', json: 'boolean', env: 'string', timeout: 'string', user: 'string', revoke: 'boolean' } as const;
-type Flags = { help?: boolean; json?: boolean; env?: string; timeout?: string; user?: string; revoke?: boolean };
-const VALUE_NAME: Record<string, string> = { env: 'name', timeout: 'ms', user: 'id' };
+const OPTIONS = { help: 'boolean', json: 'boolean', env: 'string', timeout: 'string', user: 'string', revoke: 'boolean', format: 'string', 'all-envs': 'boolean', 'require-env': 'boolean' } as const;
+type Flags = { help?: boolean; json?: boolean; env?: string; timeout?: string; user?: string; revoke?: boolean; format?: string; 'all-envs'?: boolean; 'require-env'?: boolean };
+const VALUE_NAME: Record<string, string> = { env: 'name', timeout: 'ms', user: 'id', format: 'text|github' };
 
 /**
  * The command line, checked by us rather than by parseArgs' strict mode, so that a mistyped flag gets a message of
  * ours with a "did you mean" (parseArgs' own is about positionals starting with '-').
  */
 function parse(argv: string[]): { values: Flags; positionals: string[] } {
-  const { tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, env: { type: 'string' }, timeout: { type: 'string' }, user: { type: 'string' }, revoke: { type: 'boolean' } } });
+  const { tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: { help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, env: { type: 'string' }, timeout: { type: 'string' }, user: { type: 'string' }, revoke: { type: 'boolean' }, format: { type: 'string' }, 'all-envs': { type: 'boolean' }, 'require-env': { type: 'boolean' } } });
   const values: Flags = {};
   const positionals: string[] = [];
   for (const t of tokens) {
@@ -149,37 +159,6 @@ function parse(argv: string[]): { values: Flags; positionals: string[] } {
   return { values, positionals };
 }
 
-function issuesText(e: OptionsError): string {
-  const n = e.issues.length;
-  return `✗ ${e.source}: ${n === 1 ? '1 problem' : `${n} problems`}\n${e.issues.map((i) => `  ${i.path}  ${i.message}`).join('\n')}`;
-}
-
-function envLabel(l: LoadedConfig): string {
-  if (!l.envName) return l.envBlocks.length ? `none (NODE_ENV is not set; blocks: ${l.envBlocks.join(', ')})` : 'none';
-  return l.envApplied ? l.envName : `${l.envName} (no block for it in the file)`;
-}
-
-/**
- * What `--json` prints, for every command and every outcome: one object with every key present
- * (schema/cli-output.schema.json). Keys that do not apply to a command or an outcome are null (or [] for issues).
- */
-export interface CliOutput {
-  command: 'validate' | 'print-config' | 'doctor' | 'setup' | 'sessions' | null;
-  ok: boolean;
-  exitCode: number;
-  file: string | null;
-  env: string | null;
-  envApplied: boolean;
-  valid: boolean | null;
-  issues: Array<{ path: string; message: string }>;
-  error: { code: 'usage' | 'not-found' | 'unreadable' | 'invalid' | 'unreachable' | 'internal'; message: string } | null;
-  config: Record<string, unknown> | null;
-  doctor: DoctorReport | null;
-  setup: SetupReport | null;
-  sessions: SessionsReport | null;
-  note: string | null;
-}
-
 const COMMANDS = ['validate', 'print-config', 'doctor', 'setup', 'sessions'] as const;
 
 /** Runs one command line; returns the exit code. Exported for embedding; the tests drive the real process. */
@@ -191,7 +170,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   const first = argv.find((a) => !a.startsWith('-'));
   if ((COMMANDS as readonly string[]).includes(first ?? '')) out.command = first as CliOutput['command'];
   const finish = (code: number, fields: Partial<CliOutput> = {}): number => {
-    if (json) io.out(JSON.stringify({ ...out, ...fields, ok: code === EXIT.ok, exitCode: code }, null, 2));
+    // One line an object: validate prints one a file (NDJSON), the other commands exactly one.
+    if (json) io.out(JSON.stringify({ ...out, ...fields, ok: code === EXIT.ok, exitCode: code }));
     return code;
   };
   const fromLoaded = (l: LoadedConfig) => Object.assign(out, { file: l.filepath, env: l.envName ?? null, envApplied: l.envApplied, valid: true });
@@ -227,7 +207,12 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       io.out(HELP[command]);
       return EXIT.ok;
     }
-    if (positionals.length > 2) throw new UsageError(`${command} takes one path, got ${positionals.length - 1}`);
+    if (positionals.length > 2 && command !== 'validate') throw new UsageError(`${command} takes one path, got ${positionals.length - 1}`);
+    for (const flag of ['format', 'all-envs', 'require-env'] as const) if (values[flag] !== undefined && command !== 'validate') throw new UsageError(`--${flag} is an option of validate`);
+    if (values.format !== undefined && values.format !== 'text' && values.format !== 'github') throw new UsageError(`--format expects text or github, found ${JSON.stringify(values.format)}`);
+    if (values.format === 'github' && json) throw new UsageError('--format github and --json are two outputs: give one of them');
+    if (values['all-envs'] && values.env !== undefined) throw new UsageError('--all-envs checks every env block: give no --env with it');
+    if (values['require-env'] && !values['all-envs']) throw new UsageError('--require-env is an option of --all-envs (validate without it always requires the variables of its environment)');
     if (values.timeout !== undefined && command !== 'doctor' && command !== 'setup' && command !== 'sessions') throw new UsageError('--timeout is an option of doctor, setup and sessions');
     for (const flag of ['user', 'revoke'] as const) if (values[flag] !== undefined && command !== 'sessions') throw new UsageError(`--${flag} is an option of sessions`);
     if (command === 'sessions' && !values.user) throw new UsageError(values.user === undefined ? 'sessions needs --user <id>: whose sessions to list (or end with --revoke)' : '--user is empty: give the user id the sessions hold');
@@ -239,13 +224,13 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       // would report as "unreachable" without having waited at all.
       if (timeoutMS > MAX_TIMER_MS) throw new UsageError(`--timeout is at most ${MAX_TIMER_MS} ms (24.8 days, the longest timer Node can set), found ${JSON.stringify(values.timeout)}`);
     }
+    if (command === 'validate') {
+      const flags = { envName: values.env, allEnvs: !!values['all-envs'], requireEnv: !!values['require-env'], format: (values.format ?? 'text') as 'text' | 'github', json };
+      return await validateFiles(positionals.slice(1), flags, io, (code, fields) => finish(code, fields));
+    }
     const loaded = await loadConfig({ configPath: positionals[1], envName: values.env });
     fromLoaded(loaded);
 
-    if (command === 'validate') {
-      if (!json) io.out(`✓ ${loaded.filepath} is valid (environment: ${envLabel(loaded)})`);
-      return finish(EXIT.ok);
-    }
     if (command === 'print-config') {
       const config = describeResolved(loaded);
       if (!json) io.out(`// file: ${loaded.filepath}\n// environment: ${envLabel(loaded)}\n${JSON.stringify(config, null, 2)}`);
@@ -264,7 +249,7 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       const refusal = sessionsRefusal(loaded);
       if (refusal) {
         io.err(`✗ ${loaded.filepath}: ${refusal.path}  ${refusal.message}`);
-        return finish(EXIT.invalid, { issues: [refusal], error: { code: 'invalid', message: `${loaded.filepath}: ${refusal.path}: ${refusal.message}` } });
+        return finish(EXIT.invalid, { issues: locateIssues(loaded.filepath, [refusal]).issues, error: { code: 'invalid', message: `${loaded.filepath}: ${refusal.path}: ${refusal.message}` } });
       }
       const result = await runSessions(loaded, values.user!, !!values.revoke, timeoutMS ?? defaultTimeout);
       if (!json) io.out(`config       ${loaded.filepath} (environment: ${envLabel(loaded)})\n${sessionsText(result)}`);
@@ -290,12 +275,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
       return finish(EXIT.notFound, { file: e.filepath ?? null, error: { code: e.reason, message: e.message } });
     }
     if (e instanceof OptionsError) {
-      const n = e.issues.length;
-      // validate's answer is the list of problems (stdout); for the other commands it is an error (stderr).
-      if (out.command === 'validate') {
-        if (!json) io.out(issuesText(e));
-      } else io.err(issuesText(e));
-      return finish(EXIT.invalid, { file: e.source, valid: false, issues: e.issues, error: { code: 'invalid', message: `${e.source}: ${n === 1 ? '1 problem' : `${n} problems`}` } });
+      // validate reports its files itself (validate-command.ts): here the other commands', an error (stderr).
+      const { issues, note } = locateIssues(e.source, e.issues);
+      io.err(problemsText(e.source, issues, note));
+      return finish(EXIT.invalid, { file: e.source, valid: false, issues, note, error: { code: 'invalid', message: problemsSummary(e.source, issues.length) } });
     }
     if (e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_USER_ID') {
       // sessions: a --user the store refuses as a user id (too long): the command line's fault

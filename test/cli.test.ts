@@ -204,11 +204,11 @@ test('validate: 1 for an invalid file, every problem with its path, the secret n
     human.stdout.trim(),
     [
       `✗ ${bad}: 5 problems`,
-      '  /touchafter  unknown option "touchafter" — did you mean "touchAfter"?',
-      '  /ttl  expected a number, found the string "2 weeks"',
-      '  /encryption/secret/0  expected at least 8 characters, found 5',
-      '  /env/production/url  expected a connection string starting with mongodb:// or mongodb+srv://, found "http://app:****@x"',
-      '  /env/production/autoRemove  expected one of "native", "interval", "disabled", found the string "never"',
+      '  bad.json:3:3  /touchafter  unknown option "touchafter" — did you mean "touchAfter"?',
+      '  bad.json:4:10  /ttl  expected a number, found the string "2 weeks"',
+      '  bad.json:7:7  /encryption/secret/0  expected at least 8 characters, found 5',
+      '  bad.json:14:14  /env/production/url  expected a connection string starting with mongodb:// or mongodb+srv://, found "http://app:****@x"',
+      '  bad.json:13:21  /env/production/autoRemove  expected one of "native", "interval", "disabled", found the string "never"',
     ].join('\n'),
   );
   const json = await run(['validate', bad, '--json']);
@@ -228,7 +228,7 @@ test('validate: 1 for an invalid file, every problem with its path, the secret n
   const broken = file('broken.json', `{\n  "mongoUrl": "mongodb://app:${FAKE}@h/app"\n  "ttl": 5\n}\n`);
   const parse = await run(['validate', broken]);
   assert.is(parse.code, 1);
-  assert.is(parse.stdout.trim(), `✗ ${broken}: 1 problem\n  /  invalid JSON at line 3, column 3: Expected ',' or '}' after property value`);
+  assert.is(parse.stdout.trim(), `✗ ${broken}: 1 problem\n  broken.json:3:3  /  invalid JSON at line 3, column 3: Expected ',' or '}' after property value`);
   assert.not.ok((parse.stdout + parse.stderr).includes(FAKE));
 });
 

@@ -18,6 +18,12 @@ export class ConfigParseError extends Error {
   }
 }
 
+/** The line and column a ConfigParseError's message names (the issue `validate` reports for a file that does not parse). */
+export function parseErrorPosition(message: string): { line: number; column: number } | undefined {
+  const m = /^invalid (?:JSON|YAML) at line (\d+), column (\d+): /.exec(message);
+  return m ? { line: Number(m[1]), column: Number(m[2]) } : undefined;
+}
+
 /** A config holds a few options; a bigger file is a mistake (or an attack), refused before it is parsed. */
 export const MAX_CONFIG_BYTES = 1 << 20;
 

@@ -15,8 +15,12 @@ export interface Layer {
   /** the layer's JSON pointer in the file: '' for the base, /env/<name> for a block */
   prefix: string;
   value: Record<string, unknown>;
-  /** malformed references, and missing variables where the value is used */
+  /** malformed references and secrets that hold a boolean word */
   issues: OptionIssue[];
+  /** missing variables where the value is used (an error unless the caller checks without the environment's values) */
+  missing: OptionIssue[];
+  /** the file's paths (prefix included) of strings left as written because a variable is missing */
+  unresolved: Set<string>;
   /** the layer's own paths the schema check leaves alone: a reference is the problem reported there */
   skip: Set<string>;
   /** the layer's own paths of values that were one whole reference, and which */
@@ -96,7 +100,7 @@ function filled(name: string | undefined, prefix: string, written: Record<string
   const secretIssues: OptionIssue[] = [];
   const sources = coerceLayer(sub.value, sub.whole, prefix, secretIssues);
   const skip = new Set([...sub.unresolved, ...sub.issues.map((i) => i.path), ...secretIssues.map((i) => i.path)].map((p) => p.slice(prefix.length) || '/'));
-  return { name, prefix, value: sub.value, issues: [...sub.issues, ...secretIssues, ...sub.missing.filter(used)], skip, sources };
+  return { name, prefix, value: sub.value, issues: [...sub.issues, ...secretIssues], missing: sub.missing.filter(used), unresolved: sub.unresolved, skip, sources };
 }
 
 /**
