@@ -49,7 +49,7 @@ Exit codes: 0 ok, 1 invalid config, 2 config not found/unreadable, 3 server unre
 Run "connect-mongo <command> --help" for more.`;
 
 const HELP: Record<string, string> = {
-  validate: `Usage: connect-mongo validate [path]… [--env <name> | --all-envs [--require-env]] [--format github] [--json]
+  validate: `Usage: connect-mongo validate [path]… [--env <name> | --all-envs] [--require-env] [--format github] [--json]
 
 Checks config files against the options schema: every env block, unknown keys (with "did you mean"), types,
 ranges, enums, conflicting options, and the \${VAR} references of the selected environment. Needs no database.
@@ -59,8 +59,8 @@ JavaScript config has no line:column, only the path). A value that came from a \
 
   --all-envs      check the file under each env block it declares: the block merged over the base, checked as the
                   store takes it. Variables that are not set are no error here (CI rarely holds every secret)
-  --require-env   with --all-envs: each \${VAR} without a default that a block uses must be set in this environment
-                  (named, never its value). validate without --all-envs always requires its environment's
+  --require-env   each \${VAR} without a default that is used must be set in this environment (named, never its
+                  value): with --all-envs, every block's; without it, validate requires its environment's anyway
   --format github GitHub Actions workflow commands (::error file=…,line=…,col=…::…), shown on the pull request
 
 Exit codes: 0 valid, 1 invalid, 2 not found or unreadable: the worst of the files.
@@ -212,7 +212,6 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
     if (values.format !== undefined && values.format !== 'text' && values.format !== 'github') throw new UsageError(`--format expects text or github, found ${JSON.stringify(values.format)}`);
     if (values.format === 'github' && json) throw new UsageError('--format github and --json are two outputs: give one of them');
     if (values['all-envs'] && values.env !== undefined) throw new UsageError('--all-envs checks every env block: give no --env with it');
-    if (values['require-env'] && !values['all-envs']) throw new UsageError('--require-env is an option of --all-envs (validate without it always requires the variables of its environment)');
     if (values.timeout !== undefined && command !== 'doctor' && command !== 'setup' && command !== 'sessions') throw new UsageError('--timeout is an option of doctor, setup and sessions');
     for (const flag of ['user', 'revoke'] as const) if (values[flag] !== undefined && command !== 'sessions') throw new UsageError(`--${flag} is an option of sessions`);
     if (command === 'sessions' && !values.user) throw new UsageError(values.user === undefined ? 'sessions needs --user <id>: whose sessions to list (or end with --revoke)' : '--user is empty: give the user id the sessions hold');

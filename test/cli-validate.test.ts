@@ -107,6 +107,12 @@ test('package.json: positions under its "connect-mongo" key; a JavaScript config
   assert.is(text.stdout, `✗ ${js}: 1 problem\n  /ttl  expected a number, found the string "two weeks"\n  (${out.note})\n`);
 });
 
+test('a file that does not parse: the parser\'s own line and column', async () => {
+  const f = join(lint, 'broken.yaml');
+  const [o] = objects(await runCliInProcess(['validate', f, '--json']));
+  assert.equal(o.issues, [{ path: '/', message: 'invalid YAML at line 3, column 13: bad indentation of a mapping entry', line: 3, column: 13 }]);
+});
+
 test('many files in one run: each reported, exit code the worst of them, --json one object a line (NDJSON)', async () => {
   const good = join(ci, 'apps/api/connect-mongo.config.json');
   const bad = join(ci, 'apps/web/connect-mongo.config.yaml');
@@ -157,6 +163,10 @@ test('--all-envs: each block merged over the base and checked; unset variables n
       `  ${shown(f)}:${at(f, '"${LINT_PROD_URI}"').line}:${at(f, '"${LINT_PROD_URI}"').column}  /env/production/mongoUrl  environment variable LINT_PROD_URI is not set and \${LINT_PROD_URI} has no default (set it, or write \${LINT_PROD_URI:-default})\n`,
   );
   assert.not.ok((req.stdout + req.stderr).includes(secret), 'a set variable\'s value is never printed');
+  // One environment (a deploy step): its variables are required with or without --require-env; an empty one too.
+  const one = await withEnv({ LINT_PROD_URI: '', LINT_CRYPTO_SECRET: secret }, () => runCliInProcess(['validate', f, '--env', 'production', '--require-env', '--json']));
+  assert.equal(objects(one)[0].issues, [{ path: '/env/production/mongoUrl', message: 'environment variable LINT_PROD_URI is empty and ${LINT_PROD_URI} has no default (set it, or write ${LINT_PROD_URI:-default})', ...at(f, '"${LINT_PROD_URI}"') }]);
+  assert.not.ok(one.stdout.includes(secret));
   // Every block valid: the blocks are named; a file without blocks is checked as it is.
   const ok = await runCliInProcess(['validate', join(ci, 'connect-mongo.config.json'), join(ci, 'apps/api/connect-mongo.config.json'), '--all-envs']);
   assert.is(ok.code, 0, ok.stdout);
@@ -168,7 +178,6 @@ test('usage errors of the new options exit 64', async () => {
     [['validate', '--format', 'xml'], '--format expects text or github, found "xml"'],
     [['validate', '--format', 'github', '--json'], '--format github and --json are two outputs: give one of them'],
     [['validate', '--all-envs', '--env', 'production'], '--all-envs checks every env block: give no --env with it'],
-    [['validate', '--require-env'], '--require-env is an option of --all-envs (validate without it always requires the variables of its environment)'],
     [['print-config', '--all-envs'], '--all-envs is an option of validate'],
     [['print-config', 'a.json', 'b.json'], 'print-config takes one path, got 2'],
   ] as Array<[string[], string]>) {

@@ -15,7 +15,7 @@ export interface ValidateFlags {
   envName?: string;
   /** every env block the file declares, each merged and checked (variables not required unless requireEnv) */
   allEnvs: boolean;
-  /** with allEnvs: every variable without a default that a block uses must be set (validate alone requires them) */
+  /** with allEnvs: every variable without a default that a block uses must be set (without it, they always must) */
   requireEnv: boolean;
   format: 'text' | 'github';
   json: boolean;
