@@ -69,9 +69,9 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Pr
 }
 
 test('JSON and YAML: an unknown option at its key, a nested value, and a ${VAR} value at the string that held it', async () => {
-  for (const [name, ttl, key, item] of [
-    ['positions.json', '"${LINT_TTL}"', '"wtimeoutMs"', '"short"'],
-    ['positions.yaml', '${LINT_TTL}', 'wtimeoutMs', 'short'],
+  for (const [name, ttl, key, item, alias] of [
+    ['positions.json', '"${LINT_TTL}"', '"wtimeoutMs"', '"short"', '"url"'],
+    ['positions.yaml', '${LINT_TTL}', 'wtimeoutMs', 'short', 'url:'],
   ]) {
     const f = join(lint, name);
     const r = await withEnv({ LINT_TTL: 'abc' }, () => runCliInProcess(['validate', f, '--json']));
@@ -80,6 +80,7 @@ test('JSON and YAML: an unknown option at its key, a nested value, and a ${VAR} 
       { path: '/ttl', message: 'expected a number, found the string "abc" (from ${LINT_TTL})', ...at(f, ttl) },
       { path: '/writeOperationOptions/wtimeoutMs', message: 'unknown option "wtimeoutMs" — did you mean "wtimeoutMS"?', ...at(f, key) },
       { path: '/encryption/secret/1', message: 'expected at least 8 characters, found 5', ...at(f, item) },
+      { path: '/url', message: 'conflicts with mongoUrl (url is its alias): give only one of them', ...at(f, alias) },
     ]);
     // The text: today's message, the position in front.
     const text = await withEnv({ LINT_TTL: 'abc' }, () => runCliInProcess(['validate', f]));
@@ -94,6 +95,8 @@ test('package.json: positions under its "connect-mongo" key; a JavaScript config
   assert.equal(r.issues.map((i: any) => [i.path, i.line, i.column]), [
     ['/touchafter', at(pkg, '"touchafter"').line, at(pkg, '"touchafter"').column],
     ['/writeOperationOptions/w', at(pkg, '0 }').line, at(pkg, '0 }').column],
+    // a missing option: the key of the object it belongs in
+    ['/crypto/secret', at(pkg, '"crypto"').line, at(pkg, '"crypto"').column],
   ]);
   // The whole options object of the wrong type: its value, under the key.
   const root = join(lint, 'package-root/package.json');
@@ -138,9 +141,10 @@ test('--format github: one workflow command a problem, file= relative to $GITHUB
   assert.is(r.code, 2);
   assert.is(r.stderr, '');
   assert.equal(r.stdout.trimEnd().split('\n'), [
-    `::error file=positions.yaml,line=3,col=6,title=connect-mongo validate::/ttl  expected a number, found the string "abc" (from \${LINT_TTL})`,
-    '::error file=positions.yaml,line=6,col=3,title=connect-mongo validate::/writeOperationOptions/wtimeoutMs  unknown option "wtimeoutMs" — did you mean "wtimeoutMS"?',
-    '::error file=positions.yaml,line=10,col=7,title=connect-mongo validate::/encryption/secret/1  expected at least 8 characters, found 5',
+    `::error file=positions.yaml,line=4,col=6,title=connect-mongo validate::/ttl  expected a number, found the string "abc" (from \${LINT_TTL})`,
+    '::error file=positions.yaml,line=7,col=3,title=connect-mongo validate::/writeOperationOptions/wtimeoutMs  unknown option "wtimeoutMs" — did you mean "wtimeoutMS"?',
+    '::error file=positions.yaml,line=11,col=7,title=connect-mongo validate::/encryption/secret/1  expected at least 8 characters, found 5',
+    '::error file=positions.yaml,line=3,col=1,title=connect-mongo validate::/url  conflicts with mongoUrl (url is its alias): give only one of them',
     `::error title=connect-mongo validate::connect-mongo: config file not found: ${join(lint, 'none.json')}`,
   ]);
   const escaped = await withEnv({ GITHUB_WORKSPACE: '/w' }, async () => githubLines('/w/a,b:c.json', [{ path: '/x', message: '100% sure\nor not', line: null, column: null }]));
