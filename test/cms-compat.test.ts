@@ -119,6 +119,8 @@ test('options: cms names, units and checks; a typo or connect-mongo name gets "d
 test('uri, databaseName, collection, connectionOptions and expires (ms) take effect', async () => {
   const s = await store({ collection: 'opts', expires: 90_000, connectionOptions: { appName: 'cms-compat' } });
   assert.is(s.client.options.appName, 'cms-compat');
+  assert.is(s.client.options.serverSelectionTimeoutMS, 10_000);
+  assert.is(s.client.options.heartbeatFrequencyMS, 2_000);
   const before = Date.now();
   await s.set('o1', { cookie: { originalMaxAge: null, expires: null, httpOnly: true, path: '/' } } as never);
   const doc = await t.db.collection('opts').findOne({ _id: 'o1' as never });
