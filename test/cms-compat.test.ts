@@ -10,6 +10,7 @@ import { MongoClient, ObjectId, type Collection, type Document } from 'mongodb';
 import connectMongoDBSession from '../src/compat/connect-mongodb-session';
 import { MongoStore, OptionsError } from '../src';
 import { openTestDb, rejects, waitFor, type TestDb } from './helpers';
+import { startProxy } from './fixtures/proxy';
 
 const MongoDBStore = connectMongoDBSession(session);
 type Store = ReturnType<typeof MongoDBStore>;
@@ -206,6 +207,52 @@ test('sids are checked, writes are acknowledged (w: 0 refused), close() closes t
   await s.close();
   await rejects(() => s.get('x'), /after close/);
   await rejects(() => s.client.db('x').command({ ping: 1 }), /must be connected/);
+});
+
+test('idField: writes made at once (before connected) from two stores leave one document a sid (the unique index first)', async () => {
+  const o = { uri: t.uri, databaseName: t.dbName, collection: 'idrace', idField: 'sid' };
+  const a = new MongoDBStore(o);
+  const b = new MongoDBStore(o);
+  for (const s of [a, b]) (open.push(s), s.on('warning', () => {}));
+  await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).set(`r${i % 3}`, sess(`u${i}`))));
+  const docs = await t.db.collection('idrace').find({}).toArray();
+  assert.equal(docs.map((d) => d.sid).sort(), ['r0', 'r1', 'r2']);
+});
+
+test('idField over cms data with a sid twice: "Error creating index" through the callback and error, then connected', async () => {
+  await t.db.collection('iddup').insertMany([{ sid: 'x', session: sess('a') }, { sid: 'x', session: sess('b') }]);
+  const seen: string[] = [];
+  const s = new MongoDBStore({ uri: t.uri, databaseName: t.dbName, collection: 'iddup', idField: 'sid' }, (e) => seen.push(`cb:${(e as Error)?.message.split(':')[0]}`));
+  open.push(s);
+  s.on('warning', () => {});
+  s.on('error', (e: Error) => seen.push(`error:${e.message.split(':')[0]}`));
+  s.on('connected', () => seen.push('connected'));
+  await waitFor(() => seen.includes('connected'), 'connected');
+  assert.equal(seen.sort(), ['cb:Error creating index', 'connected', 'error:Error creating index']);
+});
+
+test('a failed first connect: error and the callback once; the store keeps trying, then connected and working', async () => {
+  const proxy = await startProxy();
+  try {
+    proxy.blackhole = true;
+    const seen: string[] = [];
+    const s = new MongoDBStore({ uri: proxy.uri, databaseName: t.dbName, collection: 'retry', connectionOptions: { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 } }, (e) => seen.push(`cb:${e ? 'error' : 'ok'}`));
+    open.push(s);
+    s.on('warning', () => {});
+    s.on('error', () => seen.push('error'));
+    s.on('connected', () => seen.push('connected'));
+    await waitFor(() => seen.length === 2, 'the error');
+    assert.equal(seen.sort(), ['cb:error', 'error']);
+    proxy.blackhole = false;
+    proxy.cut();
+    await waitFor(() => seen.includes('connected'), 'connected after the server came back', 30_000);
+    await s.set('r1', sess('back'));
+    assert.is(((await s.get('r1')) as unknown as { user: string }).user, 'back');
+    assert.equal(seen.filter((x) => x.startsWith('cb')), ['cb:error'], 'the callback once');
+    await s.close();
+  } finally {
+    await proxy.close();
+  }
 });
 
 test.run();

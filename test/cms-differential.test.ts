@@ -10,6 +10,8 @@ import * as assert from 'uvu/assert';
 import session from 'express-session';
 import { ObjectId, type Document } from 'mongodb';
 import connectMongoDBSession from '../src/compat/connect-mongodb-session';
+import express from 'express';
+import request from 'supertest';
 import { openTestDb, waitFor, type TestDb } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -145,5 +147,34 @@ for (const combo of COMBOS) {
     }
   });
 }
+
+test('express-session over HTTP: logged in under cms, still logged in under this store, and back under cms', async () => {
+  const combo = { idField: 'sid', expiresKey: 'expiresAt' };
+  const appOn = (store: unknown) => {
+    const app = express();
+    app.use(session({ store: store as session.Store, secret: 'cms-test', resave: false, saveUninitialized: false }));
+    app.post('/login', (req, res) => ((req.session as unknown as { user: string }).user = 'ada', res.send('ok')));
+    app.get('/me', (req, res) => {
+      const s = req.session as unknown as { user?: string; views?: number };
+      s.views = (s.views ?? 0) + 1;
+      res.json({ user: s.user ?? null, views: s.views });
+    });
+    return app;
+  };
+  const cms = await open(RealCms, 'http', combo);
+  const login = await request(appOn(cms.store)).post('/login');
+  const cookieHeader = login.headers['set-cookie'] as unknown as string[];
+  assert.equal((await request(appOn(cms.store)).get('/me').set('Cookie', cookieHeader)).body, { user: 'ada', views: 1 });
+  await closeEither(cms);
+  const ours = await open(Ours, 'http', combo);
+  assert.equal((await request(appOn(ours.store)).get('/me').set('Cookie', cookieHeader)).body, { user: 'ada', views: 2 });
+  await closeEither(ours);
+  const back = await open(RealCms, 'http', combo);
+  try {
+    assert.equal((await request(appOn(back.store)).get('/me').set('Cookie', cookieHeader)).body, { user: 'ada', views: 3 });
+  } finally {
+    await closeEither(back);
+  }
+});
 
 test.run();

@@ -52,10 +52,14 @@ function connectMongoDBSession(connect: unknown): ConnectMongoDBSessionStoreCons
     private cms!: NormalizedCms;
     private started?: Promise<void>;
     private closingAll?: Promise<void>;
+    /** ends connectClient()'s wait before its next attempt */
+    private wake?: () => void;
 
     constructor(options?: CmsOptions | Callback<void>, callback?: Callback<void>) {
       if (typeof options === 'function') [options, callback] = [undefined, options];
       const cms = normalizeCmsOptions(options);
+      let indexed!: () => void;
+      if (cms.fields.id !== '_id') cms.fields.idIndex = new Promise<void>((resolve) => (indexed = resolve));
       // made at once, as cms does: client, db and collection are there before the constructor returns
       const client = new MongoClient(cms.uri, { serverSelectionTimeoutMS: 10_000, heartbeatFrequencyMS: 2_000, ...cms.connectionOptions });
       const db = client.db(cms.databaseName);
@@ -64,11 +68,11 @@ function connectMongoDBSession(connect: unknown): ConnectMongoDBSessionStoreCons
       for (const [k, value] of Object.entries(own)) Object.defineProperty(this, k, { value, enumerable: false, writable: false, configurable: true });
       // util.inspect(store) shows the options (masked) only, never the client and its connection string
       hideFromInspection(this, [], () => ({ options: this.options }));
-      this.started = this.start(typeof callback === 'function' ? callback : undefined);
+      this.started = this.start(typeof callback === 'function' ? callback : undefined, indexed).finally(() => indexed?.());
     }
 
     /** connect, the indexes, then `connected` and the callback; the first failure is `error` and the callback's. */
-    private async start(callback?: Callback<void>) {
+    private async start(callback?: Callback<void>, indexed?: () => void) {
       let failed = false;
       const fail = (e: MongoStoreError) => {
         if (failed || this.closingAll) return;
@@ -77,19 +81,22 @@ function connectMongoDBSession(connect: unknown): ConnectMongoDBSessionStoreCons
         if (this.listenerCount('error')) this.emit('error', e);
         else if (!callback) process.emitWarning(e.message, { code: e.code }); // cms throws here; never us
       };
-      await this.client.connect().catch((e) => fail(cmsError('Error connecting to db: ', e)));
-      // closed meanwhile: nothing to wait for (a ping on the closed client would fail unheard)
-      if (this.closingAll) return;
+      const { id, expires, expireAfterSeconds } = this.cms.fields;
+      const col = (this as unknown as ConnectMongoDBSessionStore).collection;
+      // With an idField the sid is not the _id: a unique index keeps one document a sid (the write order relies on
+      // it). The view's writes wait until it was asked for, at the first connection.
+      const idIndex = async () => {
+        if (id !== '_id') await col.createIndex({ [id]: 1 }, { unique: true, name: `${id}_1` }).catch((e: unknown) => fail(cmsError('Error creating index: ', e)));
+        indexed?.();
+      };
+      if (!(await this.connectClient((e) => fail(cmsError('Error connecting to db: ', e))))) return;
+      await idIndex();
       try {
-        await this.ready(); // the server answered (the store keeps retrying), and the TTL index or its fallback
+        await this.ready(); // the TTL index or its fallback
       } catch (e) {
         if ((e as MongoStoreError)?.code !== 'ERR_CONNECT_MONGO_CLOSED') fail(e instanceof MongoStoreError ? e : cmsError('Error connecting to db: ', e));
         return;
       }
-      const { id, expires, expireAfterSeconds } = this.cms.fields;
-      const col = (this as unknown as ConnectMongoDBSessionStore).collection;
-      // with an idField the sid is not the _id: a unique index keeps one document a sid (the write order relies on it)
-      if (id !== '_id') await col.createIndex({ [id]: 1 }, { unique: true, name: `${id}_1` }).catch((e: unknown) => fail(cmsError('Error creating index: ', e)));
       if (expires === '_ts') {
         // Azure Cosmos DB: its TTL index is on its own _ts (seconds since the last write); other servers refuse it or keep it unused
         await col.createIndex({ _ts: 1 }, { expireAfterSeconds }).catch((e: Error) => debug('TTL index on _ts refused: %s', e?.message));
@@ -99,11 +106,36 @@ function connectMongoDBSession(connect: unknown): ConnectMongoDBSessionStoreCons
       this.emit('connected');
     }
 
+    /**
+     * Connects the client; after a failed attempt (reported once, as cms does) tries again, backing off to 2 s, until
+     * it connects (true), the failure is one retrying cannot fix, or the store closes (false). The driver never
+     * reconnects a client whose first connect failed by itself: every operation would fail for good.
+     */
+    private async connectClient(failed: (e: unknown) => void): Promise<boolean> {
+      for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
+        try {
+          await this.client.connect();
+          return !this.closingAll;
+        } catch (e) {
+          if (this.closingAll) return false;
+          failed(e);
+          if (permanentReason(e, true)) return false;
+          debug('connecting failed (%s); retrying in %d ms', (e as Error)?.message, delay);
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout((this.wake = resolve), delay);
+          timer.unref(); // a retry nobody waits for keeps no process alive
+        });
+        if (this.closingAll) return false;
+      }
+    }
+
     /** This store's close(), then the client made from `uri`. Idempotent. */
     override close(): Promise<void>;
     override close(callback: Callback<void>): void;
     override close(callback?: Callback<void>): Promise<void> | void {
       this.closingAll ??= (async () => {
+        this.wake?.();
         await (super.close() as Promise<void>);
         await within(this.client.close(), this.options.operationTimeoutMS).catch(() => {});
         await this.started;

@@ -15,6 +15,8 @@ export interface Fields {
   expires: string;
   /** the TTL index's expireAfterSeconds */
   expireAfterSeconds: number;
+  /** with an idField: settles once its unique index was asked for, which writes wait for (one document a sid) */
+  idIndex?: Promise<unknown>;
 }
 
 const LOGICAL = new Set(['$or', '$and', '$nor']);
@@ -76,21 +78,25 @@ export function viewCollection<T extends Document>(col: Collection<T>, f: Fields
     return out;
   };
   const cursor = (c: any) => c.map(doc);
+  // a write before the idField's unique index is there could insert a second document of a sid
+  const indexed = <R>(write: () => Promise<R>): Promise<R> => (f.idIndex ? f.idIndex.then(write, write) : write());
   const wrap: Record<string, (...a: any[]) => unknown> = {
     findOne: (q, o) => col.findOne(filter(q), options(o)).then(doc),
     find: (q, o) => cursor(col.find(filter(q), options(o))),
-    updateOne: (q, u, o) => col.updateOne(filter(q), update(u), o),
-    updateMany: (q, u, o) => col.updateMany(filter(q), update(u), o),
+    updateOne: (q, u, o) => indexed(() => col.updateOne(filter(q), update(u), o)),
+    updateMany: (q, u, o) => indexed(() => col.updateMany(filter(q), update(u), o)),
     deleteOne: (q, o) => col.deleteOne(filter(q), o),
     deleteMany: (q, o) => col.deleteMany(filter(q), o),
     countDocuments: (q, o) => col.countDocuments(filter(q), o),
     bulkWrite: (ops: any[], o) =>
-      col.bulkWrite(
-        ops.map((op) => {
-          const [[kind, body]] = Object.entries(op) as [[string, any]];
-          return { [kind]: { ...body, ...(body.filter ? { filter: filter(body.filter) } : {}), ...(body.update ? { update: update(body.update) } : {}) } };
-        }) as any,
-        o,
+      indexed(() =>
+        col.bulkWrite(
+          ops.map((op) => {
+            const [[kind, body]] = Object.entries(op) as [[string, any]];
+            return { [kind]: { ...body, ...(body.filter ? { filter: filter(body.filter) } : {}), ...(body.update ? { update: update(body.update) } : {}) } };
+          }) as any,
+          o,
+        ),
       ),
     createIndex: (spec, o) => {
       if (isPlain(spec) && isPlain(o) && o.expireAfterSeconds !== undefined) {
