@@ -112,6 +112,11 @@ test('options: cms names, units and checks; a typo or connect-mongo name gets "d
   assert.match(err({ expiresKey: 'session' }), /\/expiresKey/);
   assert.match(err({ uri: 'mongodb://127.0.0.1/x?w=0' }), /\/uri: w=0/);
   assert.match(err({ uri: 'mongodb://127.0.0.1/x', connectionOptions: { w: 0 } }), /\/connectionOptions/);
+  assert.match(err({ uri: 'mongodb://127.0.0.1/x', connectionOptions: { noSuchOption: 1 } }), /\/connectionOptions: the driver refuses it: option nosuchoption is not supported/);
+  // cms examples' no-op options (driver 7 refuses them): dropped
+  const legacy = new MongoDBStore({ uri: 'mongodb://127.0.0.1:1/x', connectionOptions: { useNewUrlParser: true, useUnifiedTopology: true } });
+  open.push(legacy);
+  assert.ok(legacy.client instanceof MongoClient);
   const masked = err({ uri: 'mongodb://u:s3cret@127.0.0.1,/x' });
   assert.match(masked, /\/uri/);
   assert.not.match(masked, /s3cret/);

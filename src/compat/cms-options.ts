@@ -3,9 +3,9 @@
  * (cms's names, a typo gets "did you mean"), then the connection string and connectionOptions go through the store's
  * own checks (w: 0 refused, an empty host, a timeout no timer holds), reported under cms's names.
  */
-import type { MongoClientOptions } from 'mongodb';
+import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { validateCmsOptions, cmsOptionNames, type CmsOptions } from '../../generated';
-import { OptionsError, describeFound, type OptionIssue } from '../errors';
+import { OptionsError, describeFound, maskMessage, type OptionIssue } from '../errors';
 import { FORBIDDEN_KEYS, schemaIssues } from '../option-issues';
 import { normalizeOptions } from '../options';
 import type { Fields } from './field-view';
@@ -23,6 +23,7 @@ export interface NormalizedCms {
 }
 
 const SOURCE = 'connect-mongodb-session options';
+const NO_OPS = new Set(['usenewurlparser', 'useunifiedtopology']);
 /** connect-mongo's names for cms's options: the likeliest mistake of someone moving between the two */
 const THEIR_NAME: Record<string, string> = { mongoUrl: 'uri', url: 'uri', mongoOptions: 'connectionOptions', collectionName: 'collection', dbName: 'databaseName', ttl: 'expires' };
 /** the store's paths for the options checked by normalizeOptions, and cms's names for them */
@@ -52,7 +53,8 @@ export function normalizeCmsOptions(input: unknown): NormalizedCms {
   if (issues.length) throw new OptionsError(issues, SOURCE);
   const o = json as CmsOptions;
   const uri = o.uri ?? 'mongodb://127.0.0.1:27017/test';
-  const connectionOptions = (o.connectionOptions ?? {}) as MongoClientOptions;
+  // useNewUrlParser and useUnifiedTopology: no-ops since driver 4 that cms examples carry; driver 7 refuses them
+  const connectionOptions = Object.fromEntries(Object.entries(o.connectionOptions ?? {}).filter(([k]) => !NO_OPS.has(k.toLowerCase()))) as MongoClientOptions;
   try {
     normalizeOptions({ url: uri, mongoOptions: connectionOptions }, SOURCE);
   } catch (e) {
@@ -61,6 +63,14 @@ export function normalizeCmsOptions(input: unknown): NormalizedCms {
       e.issues.map((i) => ({ ...i, path: PATHS.reduce((p, [re, to]) => p.replace(re, to), i.path), message: i.message.replace(/\bmongoOptions\b/g, 'connectionOptions') })),
       SOURCE,
     );
+  }
+  // what the driver refuses (an unknown option), said under cms's names before any client is made
+  for (const [path, options] of [['/uri', undefined], ['/connectionOptions', connectionOptions]] as const) {
+    try {
+      new MongoClient(uri, options);
+    } catch (e) {
+      throw new OptionsError([{ path, message: `the driver refuses it: ${maskMessage(String((e as Error)?.message))}` }], SOURCE);
+    }
   }
   return {
     uri,
