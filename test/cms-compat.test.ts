@@ -56,6 +56,18 @@ test('calling forms: the factory of express-session, with and without new, a cal
   assert.throws(() => connectMongoDBSession({}), /expects express-session/);
 });
 
+test("Express 3's connect.session.Store, as cms's `connect.Store || connect.session.Store`", async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const express3 = require('express3');
+  const Old = connectMongoDBSession(express3);
+  const s = new Old({ uri: t.uri, databaseName: t.dbName, collection: 'express3' });
+  open.push(s);
+  s.on('warning', () => {});
+  assert.ok(s instanceof express3.session.Store && s instanceof Old);
+  await cbCall((cb) => s.set('x3', sess('old'), cb));
+  assert.is(((await cbCall((cb) => s.get('x3', cb))) as unknown as { user: string }).user, 'old');
+});
+
 test('public client, db and collection: the driver objects, there before the constructor returns', async () => {
   const s = new MongoDBStore({ uri: t.uri, databaseName: t.dbName, collection: 'props' });
   open.push(s);
