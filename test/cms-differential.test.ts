@@ -131,12 +131,14 @@ for (const combo of MOVED) {
     const cms = await open(RealCms, name, combo);
     await call((cb) => cms.store.set('a', withExpiry('ada'), cb));
     await call((cb) => cms.store.set('b', browserSession('bob'), cb));
+    await call((cb) => cms.store.set('d', browserSession('dee'), cb));
     const cmsA = await call((cb) => cms.store.get('a', cb));
     await closeEither(cms);
     const ours = await open(Ours, name, combo);
     assert.equal(await call((cb) => ours.store.get('a', cb)), cmsA);
     assert.is(((await call((cb) => ours.store.get('b', cb))) as { user: string }).user, 'bob');
-    assert.is(await ours.store.length(), 2);
+    assert.is(await ours.store.length(), 3);
+    await ours.store.destroy('d');
     await call((cb) => ours.store.set('a', withExpiry('ada', 2), cb));
     await call((cb) => ours.store.set('c', withExpiry('cy'), cb));
     await ours.store.touch('b', browserSession('bob'));
@@ -146,7 +148,8 @@ for (const combo of MOVED) {
       assert.is(((await call((cb) => back.store.get('a', cb))) as { n: number }).n, 2);
       assert.is(((await call((cb) => back.store.get('b', cb))) as { user: string }).user, 'bob');
       assert.is(((await call((cb) => back.store.get('c', cb))) as { user: string }).user, 'cy');
-      const docs = await t.db.collection(name).find({}).toArray();
+      assert.is((await call((cb) => back.store.get('d', cb))) ?? null, null, 'destroyed here: no session to cms (its marker)');
+      const docs = await t.db.collection(name).find({ session: { $ne: null } }).toArray();
       assert.is(docs.length, 3, 'one document a session');
     } finally {
       await closeEither(back);
