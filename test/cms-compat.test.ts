@@ -165,7 +165,9 @@ test('idField: the sid in that field, _id an ObjectId, a unique index; every met
   const ids: string[] = [];
   for await (const e of s) ids.push(e.id);
   assert.equal(ids.sort(), ['a', 'b'], 'the streaming iteration names sessions by sid');
+  const before = (await t.db.collection('idf').findOne({ sid: 'b' }))?.expires as Date;
   await s.touch('b', sess('bob', 7_200_000));
+  assert.ok(((await t.db.collection('idf').findOne({ sid: 'b' }))?.expires as Date) > before, 'touch moved the expiry, by sid');
   await s.destroy('a');
   assert.is(await s.get('a'), null);
   assert.is(await s.length(), 1);

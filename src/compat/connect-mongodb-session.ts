@@ -9,7 +9,7 @@
 import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
 import { MongoStore } from '../store';
 import { legacyFactory } from '../legacy';
-import { MongoStoreError, hideFromInspection, maskMessage } from '../errors';
+import { MongoStoreError, maskMessage } from '../errors';
 import { permanentReason } from '../driver-errors';
 import { within } from '../bounds';
 import { answer, type Callback } from '../callback';
@@ -65,10 +65,12 @@ function connectMongoDBSession(connect: unknown): ConnectMongoDBSessionStoreCons
       const db = client.db(cms.databaseName);
       super({ db: viewDb(db, cms.fields), collectionName: cms.collection, ttl: cms.expires / 1000, stringify: false });
       const own = { cms, client, db, collection: db.collection(cms.collection) };
+      // not enumerable: util.inspect(store) shows the options (masked) only, never the client and its connection string
       for (const [k, value] of Object.entries(own)) Object.defineProperty(this, k, { value, enumerable: false, writable: false, configurable: true });
-      // util.inspect(store) shows the options (masked) only, never the client and its connection string
-      hideFromInspection(this, [], () => ({ options: this.options }));
-      this.started = this.start(typeof callback === 'function' ? callback : undefined, indexed).finally(() => indexed?.());
+      this.started = this.start(typeof callback === 'function' ? callback : undefined, indexed)
+        // only an app's connected/error listener can throw here (callbacks run on their own tick): said, never unhandled
+        .catch((e: Error) => process.emitWarning(`connect-mongo: a connected/error listener threw: ${e?.message}`, { code: 'CONNECT_MONGO_LISTENER_THREW' }))
+        .finally(() => indexed?.());
     }
 
     /** connect, the indexes, then `connected` and the callback; the first failure is `error` and the callback's. */
