@@ -54,6 +54,19 @@ test('calling forms: the factory of express-session, with and without new, a cal
   assert.is(c.collection.collectionName, 'sessions');
   assert.is(c.options.ttlMs, 1_209_600_000, 'expires: two weeks');
   assert.throws(() => connectMongoDBSession({}), /expects express-session/);
+  // a subclass, as cms's constructor function allows
+  class Mine extends (MongoDBStore as unknown as new (o: object) => Store) {}
+  const m = new Mine({ uri: t.uri, databaseName: t.dbName, collection: 'forms' });
+  open.push(m);
+  m.on('warning', () => {});
+  assert.ok(m instanceof Mine && m instanceof MongoDBStore);
+  // databaseName null (its default): the database the uri names
+  const inUri = new MongoDBStore({ uri: t.uri.replace(/\/\?/, `/${t.dbName}?`), collection: 'forms', databaseName: null });
+  open.push(inUri);
+  inUri.on('warning', () => {});
+  assert.is(inUri.db.databaseName, t.dbName);
+  await inUri.set('f1', sess('uri-db'));
+  assert.ok(await t.db.collection('forms').findOne({ _id: 'f1' as never }), 'stored in the database of the uri');
 });
 
 test("Express 3's connect.session.Store, as cms's `connect.Store || connect.session.Store`", async () => {
