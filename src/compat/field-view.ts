@@ -30,6 +30,25 @@ export function renamesOf(f: Fields): Map<string, string> {
   return m;
 }
 
+/**
+ * expiresKey '_ts': a document without `expires` (written by cms) expires by its `_ts`, so the store's "never expires"
+ * ({ expires: { $exists: false } }) and "expired" ({ expires: { $lt: t } }) take its `_ts` into account: a date (what
+ * cms stored), or Cosmos DB's seconds plus expireAfterSeconds. A comparison only matches values of its own type.
+ */
+function byTs(q: Record<string, any>, after: number): Record<string, unknown> {
+  const e = q.expires;
+  if (!isPlain(e)) return q;
+  const keys = Object.keys(e);
+  const now = new Date();
+  const tsPast = (t: Date) => [{ _ts: { $lte: t } }, { _ts: { $lte: t.getTime() / 1000 - after } }];
+  if (keys.length === 1 && e.$exists === false) return { ...q, $nor: [...(q.$nor ?? []), ...tsPast(now)] };
+  if (keys.length === 1 && e.$lt instanceof Date) {
+    const { expires: _e, ...rest } = q;
+    return { ...rest, $and: [...(q.$and ?? []), { $or: [{ expires: e }, { expires: { $exists: false }, $or: tsPast(e.$lt) }] }] };
+  }
+  return q;
+}
+
 /** The Db the store is given: its collection() answers views; everything else is the Db's own. */
 export function viewDb(db: Db, f: Fields): Db {
   return new Proxy(db, {
@@ -48,7 +67,8 @@ export function viewCollection<T extends Document>(col: Collection<T>, f: Fields
   const keys = (o: unknown): any => (isPlain(o) ? Object.fromEntries(Object.entries(o).map(([k, v]) => [key(k), v])) : o);
   const filter = (q: unknown): any => {
     if (!isPlain(q)) return q;
-    return Object.fromEntries(Object.entries(q).map(([k, v]) => [key(k), LOGICAL.has(k) && Array.isArray(v) ? v.map(filter) : v]));
+    const out = Object.fromEntries(Object.entries(q).map(([k, v]) => [key(k), LOGICAL.has(k) && Array.isArray(v) ? v.map(filter) : v]));
+    return f.expires === '_ts' ? byTs(out, f.expireAfterSeconds) : out;
   };
   const update = (u: unknown): any => (isPlain(u) ? Object.fromEntries(Object.entries(u).map(([op, fields]) => [op, op.startsWith('$') ? keys(fields) : fields])) : u);
   const options = (o: any): any => {
