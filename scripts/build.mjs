@@ -28,6 +28,11 @@ writeFileSync(
 writeFileSync(join(dist, 'index.d.mts'), esmTypes());
 writeFileSync(join(dist, 'index.d.cts'), cjsTypes());
 chmodSync(join(dist, 'src/cli.js'), 0o755);
+// connect-mongo/connect-mongodb-session: connect-mongodb-session's factory, `module.exports = function (connect)` as there
+writeFileSync(join(dist, 'connect-mongodb-session.cjs'), `${banner}'use strict';\nmodule.exports = require('./src/compat/connect-mongodb-session.js').default;\n`);
+writeFileSync(join(dist, 'connect-mongodb-session.mjs'), `${banner}import connectMongoDBSession from './connect-mongodb-session.cjs';\nexport default connectMongoDBSession;\n`);
+writeFileSync(join(dist, 'connect-mongodb-session.d.mts'), `${banner}import type * as cms from './src/compat/connect-mongodb-session.js';\nexport type { ConnectMongoDBSessionStore, ConnectMongoDBSessionStoreConstructor, CmsOptions } from './src/compat/connect-mongodb-session.js';\ndeclare const factory: typeof cms.default;\nexport default factory;\n`);
+writeFileSync(join(dist, 'connect-mongodb-session.d.cts'), `${banner}import type * as cms from './src/compat/connect-mongodb-session.js';\ndeclare const factory: typeof cms.default;\ndeclare namespace factory {\n  export type ConnectMongoDBSessionStore = cms.ConnectMongoDBSessionStore;\n  export type ConnectMongoDBSessionStoreConstructor = cms.ConnectMongoDBSessionStoreConstructor;\n  export type CmsOptions = cms.CmsOptions;\n}\nexport = factory;\n`);
 console.log(`dist/: index.cjs, index.mjs (${names.length} named exports)`);
 
 

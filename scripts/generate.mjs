@@ -18,6 +18,7 @@ const header = (from) =>
 const schemas = {
   storeOptions: 'schema/store-options.schema.json',
   sessionDocument: 'schema/session-document.schema.json',
+  cmsOptions: 'schema/cms-options.schema.json',
 };
 const loaded = {};
 for (const [name, file] of Object.entries(schemas)) loaded[name] = JSON.parse(await readFile(join(root, file), 'utf8'));
@@ -45,6 +46,7 @@ for (const s of Object.values(loaded)) ajv.addSchema(s);
 let validators = standaloneCode(ajv, {
   validateStoreOptions: loaded.storeOptions.$id,
   validateSessionDocument: loaded.sessionDocument.$id,
+  validateCmsOptions: loaded.cmsOptions.$id,
 });
 // ajv's "esm" output still require()s its runtime helpers; inline the one we use so the file is plain ESM.
 validators = validators.replaceAll(
@@ -60,11 +62,13 @@ outputs['validators.ts'] = `${header('schema/*.schema.json')}// @ts-nocheck -- a
 const tsOpts = { bannerComment: '', additionalProperties: false, style: { singleQuote: true }, unreachableDefinitions: false };
 outputs['store-options.ts'] = header(schemas.storeOptions) + (await compile(loaded.storeOptions, 'StoreOptions', tsOpts));
 outputs['session-document.ts'] = header(schemas.sessionDocument) + (await compile(loaded.sessionDocument, 'SessionDocument', tsOpts));
+outputs['cms-options.ts'] = header(schemas.cmsOptions) + (await compile(loaded.cmsOptions, 'CmsOptions', tsOpts));
 outputs['index.ts'] = `${header('schema/*.schema.json')}import type { StoreOptions } from './store-options';
 import type { SessionDocument } from './session-document';
+import type { CmsOptions } from './cms-options';
 import * as raw from './validators';
 
-export type { StoreOptions, SessionDocument };
+export type { StoreOptions, SessionDocument, CmsOptions };
 /** One ajv error: instancePath is the JSON pointer of the offending value. */
 export interface SchemaError {
   instancePath: string;
@@ -79,6 +83,9 @@ export interface Validator<T> {
 }
 export const validateStoreOptions = raw.validateStoreOptions as Validator<StoreOptions>;
 export const validateSessionDocument = raw.validateSessionDocument as Validator<SessionDocument>;
+export const validateCmsOptions = raw.validateCmsOptions as Validator<CmsOptions>;
+/** connect-mongodb-session's option names (for "did you mean" on the compat entry point). */
+export const cmsOptionNames: readonly string[] = ${JSON.stringify(Object.keys(loaded.cmsOptions.properties))};
 /** The option names the store options schema knows (for "did you mean" suggestions). */
 export const storeOptionNames: readonly string[] = ${JSON.stringify(Object.keys(loaded.storeOptions.properties))};
 /** The property names of each nested object option, keyed by dotted path (for "did you mean" below the top). */

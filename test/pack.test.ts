@@ -197,6 +197,38 @@ console.log(JSON.stringify(out));
   assert.match(r.typo.message, /tll/);
 });
 
+test('connect-mongo/connect-mongodb-session resolves from require and import: the cms factory, one implementation', () => {
+  const r = runInApp(
+    'check-cms.mjs',
+    `
+import fromImport from 'connect-mongo/connect-mongodb-session';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const fromRequire = require('connect-mongo/connect-mongodb-session');
+const session = require('express-session');
+const MongoDBStore = fromRequire(session);
+const out = { same: fromImport === fromRequire, resolved: require.resolve('connect-mongo/connect-mongodb-session'), esm: import.meta.resolve('connect-mongo/connect-mongodb-session') };
+const opts = { uri: process.env.TEST_URI, databaseName: process.env.TEST_DB, collection: 'cms' };
+const a = new MongoDBStore(opts);
+const b = MongoDBStore(opts);
+for (const s of [a, b]) s.on('warning', () => {});
+await new Promise((res) => a.once('connected', res));
+out.instances = [a, b].every((s) => s instanceof MongoDBStore && s instanceof require('connect-mongo').MongoStore && s instanceof session.Store);
+await new Promise((res, rej) => a.set('cms-1', (${sessionLiteral})(3), (e) => (e ? rej(e) : res())));
+out.n = (await b.get('cms-1')).n;
+out.stored = typeof (await a.collection.findOne({ _id: 'cms-1' })).session;
+await Promise.all([a.close(), b.close()]);
+console.log(JSON.stringify(out));
+`,
+  );
+  assert.ok(r.same, 'import and require give the one factory');
+  assert.match(r.resolved, /node_modules\/connect-mongo\/dist\/connect-mongodb-session\.cjs$/);
+  assert.match(r.esm, /node_modules\/connect-mongo\/dist\/connect-mongodb-session\.mjs$/);
+  assert.ok(r.instances);
+  assert.is(r.n, 3);
+  assert.is(r.stored, 'object', 'the session stored as an object, as connect-mongodb-session writes it');
+});
+
 test('the connect-mongo bin is installed and runs with plain node', () => {
   const bin = join(app, 'node_modules/.bin/connect-mongo');
   assert.ok(existsSync(bin), 'node_modules/.bin/connect-mongo exists');
