@@ -118,6 +118,7 @@ export class Connection extends EventEmitter {
     const db = await this.db;
     for (let delay = 250; ; delay = Math.min(delay * 2, 2_000)) {
       try {
+        if (this.closed) throw closedError(); // no ping after close(): nobody would await its answer
         await this.unlessClosed(db.command({ ping: 1 }));
         return;
       } catch (e) {
@@ -208,7 +209,10 @@ export class Connection extends EventEmitter {
 
   /** `p`, or a rejection as soon as the store closes (so a store closed while it waits leaves nothing behind). */
   private unlessClosed<T>(p: Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(closedError());
+    if (this.closed) {
+      Promise.resolve(p).catch(() => {}); // already under way: its failure is nobody's to handle now
+      return Promise.reject(closedError());
+    }
     return new Promise<T>((resolve, reject) => {
       const onClose = () => reject(closedError());
       this.cleanups.add(onClose);

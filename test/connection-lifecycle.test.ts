@@ -138,6 +138,23 @@ test('the app closes its own client under running operations: ERR_CONNECT_MONGO_
   await store.close();
 });
 
+test('ready() just before close() on an app client the app then closes: a closed error, no ping sent, no unhandled rejection', async () => {
+  const client = new MongoClient(t.uri, { maxPoolSize: TEST_POOL_SIZE, monitorCommands: true });
+  await client.connect();
+  const store = MongoStore.create({ client, dbName: t.dbName, collectionName: 'ready_after_close', autoRemove: 'disabled' });
+  await store.collection();
+  const pings: string[] = [];
+  client.on('commandStarted', (e) => e.commandName === 'ping' && pings.push(e.commandName));
+  const ready = store.ready().then(() => 'ready', (e: MongoStoreError) => e.code);
+  const closed = store.close();
+  const closing = closed.then(() => client.close());
+  assert.is(await ready, 'ERR_CONNECT_MONGO_CLOSED');
+  await closing;
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(pings, []);
+  assert.equal(unhandled, []);
+});
+
 test('entries() iterating across close(): a MongoStoreError, never a raw driver error', async () => {
   const store = MongoStore.create({ mongoUrl: dbUri(), collectionName: 'iter', autoRemove: 'disabled' });
   const col = await store.collection();
