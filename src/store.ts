@@ -144,11 +144,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const { stored, text } = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         const digest = text === undefined ? undefined : digestOf(text);
-        // What this store last wrote but for the expiry, still stored as it wrote it (unchanged.ts): the expiry only.
+        // What this store last wrote but for the expiry (unchanged.ts) is a touch: nothing within touchAfter, else the
+        // expiry of that very write if still stored, shared with the same set only (a lone surrogate is in no sid)
         const last = digest === undefined ? undefined : this.unchanged.lastWrite(id, digest);
-        // shared with the same set only: a lone surrogate is in no sid (checkSid), so no touch has this key
-        if (last && (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set'))) {
-          debugSid('set %s unchanged: the expiry only', sid);
+        if (last && (withinTouchWindow(session, now, this.options) || (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set')))) {
+          debugSid('set %s unchanged: the expiry only, or nothing within touchAfter', sid);
           return void (this.emit('update', sid), this.emit('set', sid));
         }
         const options = () => this.driverOptions('set', deadline, true);
