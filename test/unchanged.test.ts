@@ -224,6 +224,10 @@ test(`the digests are bounded: ${MAX_ENTRIES} sids at most, each trusted ${AGE_M
   assert.ok(big.size <= MAX_CHARS / 4000, `${big.size} of 4000-character sessions kept`);
   assert.is(digestOf(json(0).replace('2026-12-03', '2027-01-01')), d, 'the expiry does not count');
   assert.is.not(digestOf(json(0).replace('"views":0', '"views":1')), d, 'anything else does');
+  // @fastify/session's cookie: originalExpires (the expiry it read) moves with every save, and is absent on the first
+  const fastify = (expires: string, original?: string) => `{"cookie":{"expires":"${expires}","originalMaxAge":60000,${original ? `"originalExpires":"${original}",` : ''}"sameSite":null,"secure":false,"path":"/","httpOnly":true,"domain":null},"n":1}`;
+  assert.is(digestOf(fastify('2026-12-03T10:00:00.000Z')), digestOf(fastify('2026-12-03T10:01:00.000Z', '2026-12-03T10:00:00.000Z')), 'originalExpires does not count');
+  assert.is.not(digestOf(fastify('2026-12-03T10:00:00.000Z')), digestOf(fastify('2026-12-03T10:00:00.000Z').replace('"n":1', '"n":2')));
   // an older write's digest does not replace a newer one's (nor a destroy's)
   u.remember('x', 'new', 'N', 200_001);
   u.remember('x', 'old', 'O', 200_000);
