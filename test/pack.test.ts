@@ -328,7 +328,7 @@ const paths = Module._nodeModulePaths;
 Module._nodeModulePaths = (from) => paths(from).filter(inside);
 `;
 
-test('a Fastify project without express-session: not installed, the store has its surface, a session round trip on the server', () => {
+test('a Fastify project without express-session: not installed, the store has its surface (fallbackMemory, which needs its MemoryStore, says so), a session round trip on the server', () => {
   writeFileSync(join(fastifyApp, 'confine.cjs'), CONFINE);
   assert.not.ok(existsSync(join(fastifyApp, 'node_modules/express-session')), 'npm did not install the optional peer');
   writeFileSync(
@@ -344,6 +344,7 @@ const { EventEmitter } = require('node:events');
   store.on('warning', () => {});
   out.emitter = store instanceof EventEmitter;
   out.methods = ['get', 'set', 'touch', 'destroy', 'regenerate', 'load', 'createSession', 'all', 'length', 'clear', 'close'].filter((m) => typeof store[m] !== 'function');
+  try { MongoStore.create({ fallbackMemory: true }); } catch (e) { out.fallbackMemory = [e.code, /install express-session/.test(e.message)]; }
   const app = Fastify();
   app.register(require('@fastify/cookie'));
   app.register(require('@fastify/session'), { secret: 'a secret of at least thirty-two characters', store, cookie: { secure: false } });
@@ -361,7 +362,7 @@ const { EventEmitter } = require('node:events');
   );
   const r = spawnSync(process.execPath, ['--require', './confine.cjs', 'round-trip.cjs'], { cwd: fastifyApp, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', TEST_URI: t.uri, TEST_DB: t.dbName }, timeout: 60_000 });
   assert.is(r.status, 0, `round-trip.cjs failed:\n${r.stderr}\n${r.stdout}`);
-  assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!), { expressSession: 'absent', emitter: true, methods: [], counts: [1, 2], loaded: 2 });
+  assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!), { expressSession: 'absent', emitter: true, methods: [], fallbackMemory: ['ERR_CONNECT_MONGO_UNSUPPORTED', true], counts: [1, 2], loaded: 2 });
 });
 
 test('TypeScript: fastify.register(fastifySession, { secret, store: MongoStore.create(…) }) under strict, no cast, with and without @types/express-session', async () => {
