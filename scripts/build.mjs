@@ -42,7 +42,7 @@ console.log(`dist/: index.cjs, index.mjs (${names.length} named exports)`);
  * the callable export.
  */
 function esmTypes() {
-  return `${banner}import type { ConnectMongo, MongoStore } from './src/index.js';\nimport type { SessionData } from 'express-session';\nexport * from './src/index.js';\ndeclare const connectMongo: ConnectMongo;\n${DEFAULT_AS_TYPE}\nexport default connectMongo;\n`;
+  return `${banner}import type { ConnectMongo, MongoStore, SessionData } from './src/index.js';\nexport * from './src/index.js';\ndeclare const connectMongo: ConnectMongo;\n${DEFAULT_AS_TYPE}\nexport default connectMongo;\n`;
 }
 
 /**
@@ -78,7 +78,7 @@ function cjsTypes() {
     const use = params.length ? `<${params.map((p) => p.split(/\s/)[0]).join(', ')}>` : '';
     members.push(`  export type ${sym.name}${args} = api.${sym.name}${use};`);
   }
-  return `${banner}import type * as api from './src/index.js';\n${[...imports.values()].map((i) => `${i.line}\n`).join('')}\nimport type { SessionData } from 'express-session';\ndeclare const connectMongo: api.ConnectMongo;\n${DEFAULT_AS_TYPE.replace('MongoStore<S>', 'api.MongoStore<S>')}\ndeclare namespace connectMongo {\n${members.join('\n')}\n}\nexport = connectMongo;\n`;
+  return `${banner}import type * as api from './src/index.js';\n${[...imports.values()].map((i) => `${i.line}\n`).join('')}\ntype SessionData = api.SessionData;\ndeclare const connectMongo: api.ConnectMongo;\n${DEFAULT_AS_TYPE.replace('MongoStore<S>', 'api.MongoStore<S>')}\ndeclare namespace connectMongo {\n${members.join('\n')}\n}\nexport = connectMongo;\n`;
 }
 
 /** A type node's text with every imported name replaced by an alias imported into the generated file. */

@@ -6,7 +6,7 @@
 import { MongoStore } from './store';
 import { legacyFactory } from './legacy';
 import './memory-fallback'; // registers the store fallbackMemory gives
-import type { SessionData } from 'express-session';
+import type { SessionData } from './store-base';
 import type { MongoStoreOptions } from './options';
 import { createStoreFromConfig, createStoreFromConfigSync, loadConfig, loadConfigSync, ConfigFileError } from './config/load';
 import { MongoStoreError, OptionsError, SessionCorruptError } from './errors';
@@ -17,6 +17,7 @@ import { createWebCryptoAdapter } from './webcrypto';
 import { koaSessionStore } from './koa';
 
 export { MongoStore } from './store';
+export type { SessionData, SessionCookieData, LocalSessionData } from './store-base';
 export type { Callback, SessionEntry } from './callback';
 export type { UserId, UserSession } from './user-sessions';
 export type { MongoStoreOptions, ConnectMongoOptions, MongooseConnectionLike } from './options';

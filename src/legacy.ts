@@ -5,7 +5,7 @@
  * Given express-session's own Store, the answer is MongoStore itself; given another base class (connect 2's), it is
  * a subclass of that base carrying MongoStore's methods, so the framework's regenerate/load/createSession are used.
  */
-import { Store as ExpressSessionStore } from 'express-session';
+import { expressSession } from './store-base';
 import { MongoStore } from './store';
 import { MongoStoreError, describeFound } from './errors';
 import type { MongoStoreOptions } from './options';
@@ -30,7 +30,7 @@ export function legacyFactory(connectOrSession: unknown): typeof MongoStore {
       'ERR_CONNECT_MONGO_OPTIONS',
     );
   }
-  if ((Base as unknown) === ExpressSessionStore || Base.prototype instanceof MongoStore || Base === MongoStore) return MongoStore;
+  if ((Base as unknown) === expressSession?.Store || Base.prototype instanceof MongoStore || Base === MongoStore) return MongoStore;
   let cls = made.get(Base);
   if (!cls) {
     const Memory = memoryStoreOf(connectOrSession);

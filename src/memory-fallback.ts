@@ -3,7 +3,8 @@
  * `new MongoStore()`, `MongoStore.create()` and `createStoreFromConfig()` return always has the documented surface
  * (close, ready, iteration, events) and their types tell the truth. Nothing here talks to MongoDB.
  */
-import { MemoryStore, type SessionData } from 'express-session';
+import type { MemoryStore } from 'express-session';
+import { expressSession, type SessionData } from './store-base';
 import type { Collection } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { MongoStore, registerMemoryFallback } from './store';
@@ -30,7 +31,8 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
   protected override initStore(options: MongoStoreOptions<S>): this {
     const opts = normalizeOptions<S>({ ...options, fallbackMemory: true });
     Object.defineProperty(this, 'options', { value: opts, enumerable: false, writable: false, configurable: true });
-    this.memory = new MemoryStore();
+    if (!expressSession) throw new MongoStoreError('fallbackMemory keeps the sessions in express-session\'s MemoryStore: install express-session (npm install express-session)', 'ERR_CONNECT_MONGO_UNSUPPORTED');
+    this.memory = new expressSession.MemoryStore() as unknown as MemoryStore;
     this.closed = false;
     if (opts.userId) this.owners = new Users(opts);
     this.storageId = (sid) => {

@@ -4,7 +4,7 @@
  * the rest (functions, clients) is checked here by hand.
  */
 import { MongoClient, type Db, type MongoClientOptions, type WriteConcernSettings } from 'mongodb';
-import type { SessionData } from 'express-session';
+import type { SessionData } from './store-base';
 import { validateStoreOptions, type StoreOptions } from '../generated';
 import { OptionsError, describeFound, hideFromInspection, isPlainObject, type OptionIssue } from './errors';
 import { CODE_ONLY, FORBIDDEN_KEYS, schemaIssues, shapeIssues } from './option-issues';

@@ -1,9 +1,9 @@
 /**
- * MongoStore: the express-session Store. Each method is a short async body (id → one driver call → events) behind
- * an optional callback; policy lives in the modules it calls: options.ts (normalized once), session-doc.ts (what is
- * stored and read back), shared.ts (the sharing of concurrent work), codec.ts, auto-remove.ts, connection.ts.
+ * MongoStore: the express-session Store (store-base.ts: the same surface without express-session). Each method is a
+ * short async body (id → one driver call → events) behind an optional callback; policy lives in the modules it calls:
+ * options.ts, session-doc.ts (what is stored and read back), shared.ts (sharing), codec.ts, auto-remove.ts, connection.ts.
  */
-import { Store, type SessionData } from 'express-session';
+import { StoreBase, type SessionData } from './store-base';
 import type { Collection } from 'mongodb';
 import type { SessionDocument } from '../generated';
 import { normalizeOptions, type MongoStoreOptions, type NormalizedOptions } from './options';
@@ -28,7 +28,7 @@ export function registerMemoryFallback(store: typeof memoryFallback) {
   memoryFallback = store;
 }
 
-export class MongoStore<S extends SessionData = SessionData> extends Store {
+export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   readonly options!: Readonly<NormalizedOptions<S>>;
   // Set in setup(), which the constructor (and the classic factory's subclasses) call.
   protected connection!: Connection;
@@ -144,11 +144,11 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
         const { stored, text } = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         const digest = text === undefined ? undefined : digestOf(text);
-        // What this store last wrote but for the expiry, still stored as it wrote it (unchanged.ts): the expiry only.
+        // What this store last wrote but for the expiry (unchanged.ts) is a touch: nothing within touchAfter, else the
+        // expiry of that very write if still stored, shared with the same set only (a lone surrogate is in no sid)
         const last = digest === undefined ? undefined : this.unchanged.lastWrite(id, digest);
-        // shared with the same set only: a lone surrogate is in no sid (checkSid), so no touch has this key
-        if (last && (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set'))) {
-          debugSid('set %s unchanged: the expiry only', sid);
+        if (last && (withinTouchWindow(session, now, this.options) || (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set')))) {
+          debugSid('set %s unchanged: the expiry only, or nothing within touchAfter', sid);
           return void (this.emit('update', sid), this.emit('set', sid));
         }
         const options = () => this.driverOptions('set', deadline, true);
@@ -164,9 +164,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
     );
   }
 
-  override touch(sid: string, session: S): Promise<void>;
-  override touch(sid: string, session: S, callback: Callback<void>): void;
-  override touch(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
+  touch(sid: string, session: S): Promise<void>;
+  touch(sid: string, session: S, callback: Callback<void>): void;
+  touch(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
     const deadline = this.deadline();
     return answer(
       this.run('touch', async (col) => {
@@ -205,9 +205,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** The live sessions, as an array (connect-mongo's shape). For big stores, iterate the store instead. */
-  override all(): Promise<S[]>;
-  override all(callback: Callback<S[]>): void;
-  override all(callback?: Callback<S[]>): Promise<S[]> | void {
+  all(): Promise<S[]>;
+  all(callback: Callback<S[]>): void;
+  all(callback?: Callback<S[]>): Promise<S[]> | void {
     // Bounded as entries() is: the wait for the connection, and each batch, within operationTimeoutMS (a whole read
     // of a big collection may take longer; a server that stops answering fails it within the bound).
     return answer(
@@ -223,9 +223,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** Number of live (unexpired) sessions. */
-  override length(): Promise<number>;
-  override length(callback: Callback<number>): void;
-  override length(callback?: Callback<number>): Promise<number> | void {
+  length(): Promise<number>;
+  length(callback: Callback<number>): void;
+  length(callback?: Callback<number>): Promise<number> | void {
     const deadline = this.deadline();
     return answer(
       this.run('length', (col) => col.countDocuments(liveFilter(), this.driverOptions('length', deadline))),
@@ -234,9 +234,9 @@ export class MongoStore<S extends SessionData = SessionData> extends Store {
   }
 
   /** Removes every session; keeps the collection and its indexes. Fine on a collection that does not exist. */
-  override clear(): Promise<void>;
-  override clear(callback: Callback<void>): void;
-  override clear(callback?: Callback<void>): Promise<void> | void {
+  clear(): Promise<void>;
+  clear(callback: Callback<void>): void;
+  clear(callback?: Callback<void>): Promise<void> | void {
     const deadline = this.deadline();
     return answer(
       this.run('clear', async (col) => {

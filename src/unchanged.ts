@@ -25,14 +25,18 @@ export const MAX_STORED_CHARS = 4096;
 export const MAX_CHARS = 2_000_000;
 
 /**
- * express-session's and @fastify/session's JSON of a session begins with its cookie, a flat object: its `expires`
- * is what a resave changes (and what the document's own `expires` holds).
+ * express-session's and @fastify/session's JSON of a session begins with its cookie, a flat object: its `expires` is
+ * what a resave changes (and what the document's own `expires` holds). @fastify/session's cookie also carries
+ * `originalExpires`, the `expires` it was read with, so it changes with every save too; @fastify/session never reads it
+ * back (it takes a read cookie's `expires`), and an expiry-only update leaves the stored one as it was.
  */
-const COOKIE_EXPIRES = /^(\{"cookie":\{[^{}]*?)"expires":(?:"[^"]*"|null)/;
+const COOKIE = /^\{"cookie":\{[^{}]*\}/;
+const EXPIRY_FIELDS = /"(?:expires|originalExpires)":(?:"[^"]*"|null),?/g;
 
-/** The digest of a session's JSON without its cookie's expires. */
+/** The digest of a session's JSON without its cookie's expires (and originalExpires). */
 export function digestOf(json: string): string {
-  return createHash('sha256').update(json.replace(COOKIE_EXPIRES, '$1')).digest('base64url');
+  const text = json.replace(COOKIE, (cookie) => cookie.replace(EXPIRY_FIELDS, ''));
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 interface Entry {

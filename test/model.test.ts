@@ -6,7 +6,8 @@
  * shared.ts allows) must explain every answer, every `touch` event, and the stored documents read back raw. After
  * each batch an awaited get from either store must answer exactly what is stored (read-your-writes, across stores).
  * Some sets repeat a session written before (with another expiry), which src/unchanged.ts may send as an update of
- * the expiry alone: the model holds them to what a full write does.
+ * the expiry alone: the model holds them to what a full write does. With touchAfter some of those carry a fresh
+ * lastModified (as read back within the window), and may then also write nothing at all, as a touch within it.
  * A failure prints its seed and the command that replays it: MODEL_SEED=<seed> MODEL_SCHEDULES=1 npm test -- model
  */
 import { test } from 'uvu';
@@ -45,7 +46,7 @@ const VARIANTS: Array<{ name: string; opts: Partial<MongoStoreOptions> }> = [
 
 type State = { tag: string; exp: number } | null;
 type Call =
-  | { kind: 'set'; store: number; sid: string; tag: string; exp: number; large: boolean; again?: boolean }
+  | { kind: 'set'; store: number; sid: string; tag: string; exp: number; large: boolean; again?: boolean; lazy?: boolean }
   | { kind: 'touch'; store: number; sid: string; exp: number }
   | { kind: 'destroy'; store: number; sid: string }
   | { kind: 'clear'; store: number }
@@ -91,7 +92,7 @@ test.after(async () => {
 });
 
 /** A batch of calls drawn from the PRNG: expiries hours apart, or within half a second of a touch already asked. */
-function drawBatch(r: ReturnType<typeof prng>, sids: string[], recentExp: number[], tagBase: string, written: Map<string, Array<{ tag: string; large: boolean }>>): Call[] {
+function drawBatch(r: ReturnType<typeof prng>, sids: string[], recentExp: number[], tagBase: string, written: Map<string, Array<{ tag: string; large: boolean }>>, touchAfter: boolean): Call[] {
   const n = 1 + r.int(4);
   const calls: Call[] = [];
   const base = Date.now() + HOUR;
@@ -102,7 +103,10 @@ function drawBatch(r: ReturnType<typeof prng>, sids: string[], recentExp: number
     const roll = r.next();
     const before = written.get(sid) ?? [];
     // a session written before, again (a framework's resave): its tag stands for the same content
-    if (roll < 0.15 && before.length) calls.push({ kind: 'set', store, sid, ...before[before.length - 1 - r.int(Math.min(2, before.length))], exp: expiry(), again: true });
+    if (roll < 0.15 && before.length) {
+      calls.push({ kind: 'set', store, sid, ...before[before.length - 1 - r.int(Math.min(2, before.length))], exp: expiry(), again: true });
+      if (touchAfter && r.next() < 0.5) (calls.at(-1) as Call & { kind: 'set' }).lazy = true; // within touchAfter
+    }
     else if (roll < 0.3) calls.push({ kind: 'set', store, sid, tag: `${tagBase}.${i}`, exp: expiry(), large: r.next() < 0.3 });
     else if (roll < 0.6) {
       const exp = expiry();
@@ -123,7 +127,7 @@ async function perform(p: Pair, c: Call): Promise<Answer> {
   const store = p.stores[c.store];
   switch (c.kind) {
     case 'set':
-      await store.set(c.sid, { cookie: cookieOf(c.exp), tag: c.tag, ...(c.large ? { pad: LARGE } : {}) } as never);
+      await store.set(c.sid, { cookie: cookieOf(c.exp), tag: c.tag, ...(c.large ? { pad: LARGE } : {}), ...(c.lazy ? { lastModified: new Date() } : {}) } as never);
       return {};
     case 'touch': {
       const session = { cookie: cookieOf(c.exp), tag: 'touch' };
@@ -168,7 +172,8 @@ const sameState = (a: State, b: State) => (a === null ? b === null : b !== null 
  * over shared.ts's 1 s) when that store has written the sid (or cleared) neither in that batch nor since.
  */
 function explains(before: Map<string, State>, calls: Call[], answers: Answer[], after: Map<string, State>, shareable: (i: number) => SentTouch[]): boolean {
-  const touchOptions = calls.map((c, i) => {
+  const touchOptions = calls.map((c, i): Array<undefined | 'skip' | { batchIndex: number } | { earlier: SentTouch }> => {
+    if (c.kind === 'set' && c.lazy) return [undefined, 'skip']; // an unchanged set within touchAfter may write nothing
     if (c.kind !== 'touch') return [undefined];
     const inBatch = calls
       .map((o, j) => ({ o, j }))
@@ -189,17 +194,19 @@ function explains(before: Map<string, State>, calls: Call[], answers: Answer[], 
       for (const i of order) {
         const c = calls[i];
         const share = choice[i];
-        if (c.kind === 'set') state.set(c.sid, { tag: c.tag, exp: c.exp });
+        if (c.kind === 'set') {
+          if (share !== 'skip') state.set(c.sid, { tag: c.tag, exp: c.exp });
+        }
         else if (c.kind === 'destroy') state.set(c.sid, null);
         else if (c.kind === 'clear') for (const k of state.keys()) state.set(k, null);
         else if (c.kind === 'get') {
           const s = state.get(c.sid) ?? null;
           if ((s?.tag ?? null) !== answers[i].tag) ok = false;
-        } else if (share && 'batchIndex' in share) {
+        } else if (share && share !== 'skip' && 'batchIndex' in share) {
           // it shares a touch of this batch: that one must be ordered before it, and it answers what that one found
           if (!touchedAt.has(share.batchIndex) || touchedAt.get(share.batchIndex) !== answers[i].touched) ok = false;
           touchedAt.set(i, answers[i].touched!);
-        } else if (share && 'earlier' in share) {
+        } else if (share && share !== 'skip' && 'earlier' in share) {
           if (share.earlier.touched !== answers[i].touched) ok = false;
           touchedAt.set(i, answers[i].touched!);
         } else {
@@ -230,7 +237,7 @@ async function runSchedule(seed: number): Promise<string | undefined> {
   const written = new Map<string, Array<{ tag: string; large: boolean }>>();
   const batches = 2 + r.int(4);
   for (let b = 0; b < batches; b++) {
-    const calls = drawBatch(r, sids, recentExp, `${seed}.${b}`, written);
+    const calls = drawBatch(r, sids, recentExp, `${seed}.${b}`, written, 'touchAfter' in VARIANTS[variant].opts);
     const launchedAt = Date.now();
     const answers = await Promise.all(calls.map((c) => perform(p, c)));
     const after = new Map<string, State>(await Promise.all(sids.map(async (sid) => [sid, await stored(p, sid)] as const)));

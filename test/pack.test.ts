@@ -15,6 +15,7 @@ const repo = join(__dirname, '..');
 const work = join(repo, '.tmp', `pack-test-${process.pid}`);
 const stage = join(work, 'package'); // the working tree's copy that gets packed
 const app = join(work, 'app'); // the consumer project
+const fastifyApp = join(work, 'fastify-app'); // a Fastify project without express-session
 const npm = (args: string[], cwd: string) =>
   execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
 const versionOf = (pkg: string) => JSON.parse(readFileSync(join(repo, 'node_modules', pkg, 'package.json'), 'utf8')).version as string;
@@ -68,6 +69,15 @@ async function prepare() {
     app,
   );
   console.log(`# npm install of the tarball and its peers: ${Date.now() - started} ms`);
+  // Fastify, in the consumer project (with express-session's types) and in one of its own without express-session.
+  started = Date.now();
+  const fastify = ['fastify', '@fastify/cookie', '@fastify/session'].map((p) => `${p}@${versionOf(p)}`);
+  const install = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock', '--loglevel=error'];
+  npm([...install, ...fastify], app);
+  mkdirSync(fastifyApp, { recursive: true });
+  writeFileSync(join(fastifyApp, 'package.json'), JSON.stringify({ name: 'pack-fastify', private: true, version: '1.0.0' }));
+  npm([...install, join(work, packed.filename), `mongodb@${versionOf('mongodb')}`, `@types/node@${versionOf('@types/node')}`, ...fastify], fastifyApp);
+  console.log(`# npm install of Fastify (both projects): ${Date.now() - started} ms`);
 }
 
 test.after(async () => {
@@ -338,6 +348,99 @@ connectMongo.create({ tll: 4 });
   ])).filter(Boolean);
   console.log(`\n# tsc on the consumers: ${Date.now() - started} ms`); // own line: uvu prints progress dots without one
   assert.equal(errors, [], errors.join('\n'));
+});
+
+/**
+ * The Fastify project sits under this repo, whose node_modules has express-session and its types: node's and tsc's
+ * lookups walk up into it. Both are kept inside the project here, as for a project anywhere else on disk.
+ */
+const CONFINE = `const Module = require('node:module');
+const inside = (p) => p.startsWith(${JSON.stringify(`${fastifyApp}/`)});
+const paths = Module._nodeModulePaths;
+Module._nodeModulePaths = (from) => paths(from).filter(inside);
+`;
+
+test('a Fastify project without express-session: not installed, the store has its surface (fallbackMemory, which needs its MemoryStore, says so), a session round trip on the server', () => {
+  writeFileSync(join(fastifyApp, 'confine.cjs'), CONFINE);
+  assert.not.ok(existsSync(join(fastifyApp, 'node_modules/express-session')), 'npm did not install the optional peer');
+  writeFileSync(
+    join(fastifyApp, 'round-trip.cjs'),
+    `
+const Fastify = require('fastify');
+const { MongoStore } = require('connect-mongo');
+const { EventEmitter } = require('node:events');
+(async () => {
+  const out = {};
+  try { require.resolve('express-session'); out.expressSession = 'found'; } catch { out.expressSession = 'absent'; }
+  const store = MongoStore.create({ mongoUrl: process.env.TEST_URI, dbName: process.env.TEST_DB, collectionName: 'fastify_pack' });
+  store.on('warning', () => {});
+  out.emitter = store instanceof EventEmitter;
+  out.methods = ['get', 'set', 'touch', 'destroy', 'regenerate', 'load', 'createSession', 'all', 'length', 'clear', 'close'].filter((m) => typeof store[m] !== 'function');
+  try { MongoStore.create({ fallbackMemory: true }); } catch (e) { out.fallbackMemory = [e.code, /install express-session/.test(e.message)]; }
+  const app = Fastify();
+  app.register(require('@fastify/cookie'));
+  app.register(require('@fastify/session'), { secret: 'a secret of at least thirty-two characters', store, cookie: { secure: false } });
+  app.get('/', async (req) => ({ n: (req.session.n = (req.session.n ?? 0) + 1) }));
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const first = await fetch(url);
+  const cookie = first.headers.get('set-cookie').split(';')[0];
+  out.counts = [(await first.json()).n, (await (await fetch(url, { headers: { cookie } })).json()).n];
+  out.loaded = await new Promise((resolve, reject) => store.load(decodeURIComponent(cookie.split('=')[1]).split('.')[0], (e, s) => (e ? reject(e) : resolve(s && s.n))));
+  await app.close();
+  await store.close();
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+  );
+  const r = spawnSync(process.execPath, ['--require', './confine.cjs', 'round-trip.cjs'], { cwd: fastifyApp, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', TEST_URI: t.uri, TEST_DB: t.dbName }, timeout: 60_000 });
+  assert.is(r.status, 0, `round-trip.cjs failed:\n${r.stderr}\n${r.stdout}`);
+  assert.equal(JSON.parse(r.stdout.trim().split('\n').pop()!), { expressSession: 'absent', emitter: true, methods: [], fallbackMemory: ['ERR_CONNECT_MONGO_UNSUPPORTED', true], counts: [1, 2], loaded: 2 });
+});
+
+test('TypeScript: fastify.register(fastifySession, { secret, store: MongoStore.create(…) }) under strict, no cast, with and without @types/express-session', async () => {
+  const consumer = (augment: boolean) => `
+import Fastify from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifySession from '@fastify/session';
+import MongoStore, { MongoStore as Named } from 'connect-mongo';
+${augment ? "declare module 'express-session' { interface SessionData { user: { name: string } } }\n" : ''}declare module 'fastify' { interface Session { views?: number } }
+const fastify = Fastify();
+fastify.register(fastifyCookie);
+fastify.register(fastifySession, { secret: 'a secret of at least thirty-two characters', store: MongoStore.create({ mongoUrl: 'mongodb://127.0.0.1/x' }) });
+fastify.register(fastifySession, { secret: 'a secret of at least thirty-two characters', store: Named.create({ mongoUrl: 'mongodb://127.0.0.1/x' }) });
+fastify.get('/', async (req) => (req.session.views = (req.session.views ?? 0) + 1));
+${augment ? "export const user: Promise<string | undefined> = Named.create({ mongoUrl: 'mongodb://127.0.0.1/x' }).get('sid').then((s) => s?.user.name);\n" : ''}`;
+  writeFileSync(join(app, 'consumer-fastify.mts'), consumer(true));
+  writeFileSync(join(fastifyApp, 'consumer-fastify.mts'), consumer(false));
+  // tsc's API with its file lookups kept inside the Fastify project (and TypeScript's own lib files)
+  writeFileSync(
+    join(fastifyApp, 'tsc-confined.cjs'),
+    `
+const ts = require(${JSON.stringify(join(repo, 'node_modules/typescript'))});
+const { dirname } = require('node:path');
+const lib = dirname(ts.getDefaultLibFilePath({}));
+const inside = (p) => p.startsWith(${JSON.stringify(`${fastifyApp}/`)}) || p.startsWith(lib);
+const options = { strict: true, noEmit: true, skipLibCheck: false, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, types: ['node'] };
+const host = ts.createCompilerHost(options);
+const [fileExists, directoryExists, readFile] = [host.fileExists, host.directoryExists, host.readFile];
+host.fileExists = (p) => inside(p) && fileExists.call(host, p);
+host.directoryExists = (p) => inside(p) && directoryExists.call(host, p);
+host.readFile = (p) => (inside(p) ? readFile.call(host, p) : undefined);
+const file = ${JSON.stringify(join(fastifyApp, 'consumer-fastify.mts'))};
+const found = ts.resolveModuleName('express-session', file, options, host).resolvedModule;
+const program = ts.createProgram([file], options, host);
+const errors = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\\n') + (d.file ? ' (' + d.file.fileName + ')' : ''));
+console.log(JSON.stringify({ expressSessionTypes: found ? found.resolvedFileName : null, errors }));
+`,
+  );
+  const started = Date.now();
+  const [withTypes, without] = await Promise.all([
+    tsc(['consumer-fastify.mts'], ['--module', 'node16', '--moduleResolution', 'node16']),
+    new Promise<string>((resolve) => execFile(process.execPath, ['tsc-confined.cjs'], { cwd: fastifyApp, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => resolve(err ? `${stderr}${stdout}` : stdout))),
+  ]);
+  console.log(`\n# tsc on the Fastify consumers: ${Date.now() - started} ms`);
+  assert.is(withTypes, '', withTypes);
+  assert.equal(JSON.parse(without.trim().split('\n').pop()!), { expressSessionTypes: null, errors: [] }, without);
 });
 
 test.run();

@@ -67,13 +67,34 @@ test('a set of the session this store last wrote, but for its expiry, sends an u
   assert.equal(sent('expiry-only', from), ['update expires,session,stamp,stampedBy']);
 });
 
-test('with touchAfter an unchanged set still checks the stored write (one update); with encryption it is recognised (the text before the cipher)', async () => {
+test('with touchAfter an unchanged set within the window writes nothing, as a touch; past it, the expiry only; with encryption it is recognised (the text before the cipher)', async () => {
   const lazy = store('lazy', { touchAfter: 3600 });
   await lazy.set('a', sessionOf({ n: 1 }));
   const read = (await lazy.get('a')) as any; // carries lastModified, as express-session hands it back
+  const before = await doc('lazy', 'a');
   let from = t.commands.length;
   await lazy.set('a', resaved(read));
-  assert.equal(sent('lazy', from), ['update expires,lastModified'], 'the expiry, on the write it knows');
+  assert.equal(sent('lazy', from), [], 'within touchAfter: nothing sent');
+  assert.equal(await doc('lazy', 'a'), before, 'nothing changed');
+  from = t.commands.length;
+  await lazy.set('a', { ...resaved(read), n: 2, lastModified: read.lastModified });
+  assert.equal(sent('lazy', from), ['update expires,lastModified,session,stamp,stampedBy'], 'a change within the window is written');
+  const again = (await lazy.get('a')) as any;
+  from = t.commands.length;
+  await lazy.set('a', { ...resaved(again), lastModified: new Date(Date.now() - 3601_000) });
+  assert.equal(sent('lazy', from), ['update expires,lastModified'], 'past the window: the expiry, on the write it knows');
+  // within the window, as a touch: another instance's later change stands (a resave does not undo it)
+  const other = store('lazy', { touchAfter: 3600 });
+  await other.set('a', { ...again, n: 3 });
+  from = t.commands.length;
+  await lazy.set('a', { ...resaved(again), lastModified: new Date() });
+  assert.equal(sent('lazy', from), []);
+  assert.is(((await lazy.get('a')) as any).n, 3);
+  // an instance that only read the session cannot tell it unchanged: a full write, within the window too
+  from = t.commands.length;
+  await other.set('a', resaved((await other.get('a')) as any));
+  await store('lazy', { touchAfter: 3600 }).set('a', resaved((await lazy.get('a')) as any));
+  assert.equal(sent('lazy', from).filter((c) => c.startsWith('update')), ['update expires,lastModified,session,stamp,stampedBy'], 'only the instance that did not write it writes');
   const secret = store('encrypted', { encryption: { secret: 'unchanged-test-secret' } });
   const first = sessionOf({ n: 1 });
   await secret.set('e', first);
@@ -203,6 +224,10 @@ test(`the digests are bounded: ${MAX_ENTRIES} sids at most, each trusted ${AGE_M
   assert.ok(big.size <= MAX_CHARS / 4000, `${big.size} of 4000-character sessions kept`);
   assert.is(digestOf(json(0).replace('2026-12-03', '2027-01-01')), d, 'the expiry does not count');
   assert.is.not(digestOf(json(0).replace('"views":0', '"views":1')), d, 'anything else does');
+  // @fastify/session's cookie: originalExpires (the expiry it read) moves with every save, and is absent on the first
+  const fastify = (expires: string, original?: string) => `{"cookie":{"expires":"${expires}","originalMaxAge":60000,${original ? `"originalExpires":"${original}",` : ''}"sameSite":null,"secure":false,"path":"/","httpOnly":true,"domain":null},"n":1}`;
+  assert.is(digestOf(fastify('2026-12-03T10:00:00.000Z')), digestOf(fastify('2026-12-03T10:01:00.000Z', '2026-12-03T10:00:00.000Z')), 'originalExpires does not count');
+  assert.is.not(digestOf(fastify('2026-12-03T10:00:00.000Z')), digestOf(fastify('2026-12-03T10:00:00.000Z').replace('"n":1', '"n":2')));
   // an older write's digest does not replace a newer one's (nor a destroy's)
   u.remember('x', 'new', 'N', 200_001);
   u.remember('x', 'old', 'O', 200_000);

@@ -7,9 +7,15 @@
  *         POST /w modifies it (express-session then calls store.set). A missing session answers 500, so that
  *         autocannon counts it as an error rather than a fast request. GET /__commands (no session) answers the
  *         commands the contender's client has sent so far, by name, and those still unanswered (command monitoring).
+ * For "this store", a Fastify 5 app too (@fastify/session 11, `rolling` at its default: it saves the unchanged
+ * session on every response) on the same store and port map (`fastify`), with the same routes and cookie, for its
+ * page-load row.
  */
 import express from 'express';
 import session from 'express-session';
+import Fastify, { type FastifyInstance } from 'fastify';
+import fastifyCookie, { Signer } from '@fastify/cookie';
+import fastifySession from '@fastify/session';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createContender, docOf, sidOf, type Contender, type ContenderName } from './contenders';
@@ -35,6 +41,7 @@ async function main() {
   const contenders: Contender[] = [];
   const servers: Server[] = [];
   const ports: Record<string, number> = {};
+  const fastifies: FastifyInstance[] = [];
   for (const name of cfg.contenders) {
     // Command monitoring on every contender alike: the page-load workload counts what each sends per visit.
     const c = await createContender(name, { uri: cfg.uri, dbName: cfg.dbName, prefix: cfg.prefix, monitorCommands: true });
@@ -70,11 +77,13 @@ async function main() {
     });
     servers.push(server);
     ports[name] = (server.address() as AddressInfo).port;
+    if (name === 'this') ports.fastify = await fastifyApp(c, commands, () => inFlight, cfg.secret, fastifies);
   }
   process.stdout.write(`${JSON.stringify({ ports })}\n`);
   const shutdown = async () => {
     for (const s of servers) s.closeAllConnections?.();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await Promise.all(fastifies.map((f) => f.close()));
     await Promise.all(contenders.map((c) => c.close()));
     process.exit(0);
   };
@@ -83,6 +92,22 @@ async function main() {
   // The parent's end of stdin closing means the parent is gone: never outlive it.
   process.stdin.on('end', () => void shutdown());
   process.stdin.resume();
+}
+
+/** The Fastify app of a contender: express-session's cookie (name, `s:` prefix, signature), so the same visitors load it. */
+async function fastifyApp(c: Contender, commands: Record<string, number>, inFlight: () => number, secret: string, apps: FastifyInstance[]): Promise<number> {
+  const app = Fastify();
+  apps.push(app);
+  app.get('/__commands', async () => ({ commands, inFlight: inFlight() }));
+  await app.register(fastifyCookie);
+  await app.register(fastifySession, { secret: new Signer(secret), store: c.store, cookieName: 'connect.sid', cookiePrefix: 's:', saveUninitialized: false, cookie: { secure: false, maxAge: 86_400_000 } });
+  app.get('/r', async (req, reply) => {
+    const n = (req.session as { n?: unknown }).n;
+    if (typeof n !== 'number') return reply.code(500).send('no session');
+    return String(n);
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as AddressInfo).port;
 }
 
 main().catch((e) => {

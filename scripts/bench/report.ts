@@ -31,6 +31,8 @@ export interface BackendResult {
   http: Record<number, HttpRound[][]>;
   /** pageLoad[N][round] = one result per contender */
   pageLoad?: Record<number, PageLoadRound[][]>;
+  /** pageLoadFastify[N][round] = this store under Fastify 5 + @fastify/session (rolling: a set on every response) */
+  pageLoadFastify?: Record<number, PageLoadRound[]>;
   touchAfter: TouchAfterResult[];
   memory: MemoryResult[];
 }
@@ -147,7 +149,12 @@ export function pageLoadTable(b: BackendResult): string {
     rows.push(`| ${fmtN(n)} | ${CONTENDERS.map(cell).join(' | ')} | ${fmtRatio(ratio('raw'))} | ${fmtRatio(ratio('cm6'))} |`);
     cmds.push(`| ${fmtN(n)} | ${CONTENDERS.filter((c) => c !== 'memory').map((c) => `${median(pageSeries(rounds, c, 'commandsPerVisit')).toFixed(2)} (${commandMix(rounds, c)})`).join(' | ')} |`);
   }
-  return `${rows.join('\n')}\n\n${cmds.join('\n')}`;
+  const fastify = ['| N | this store under Fastify 5 (@fastify/session, rolling: a set on every response): req/s (visit p50 ms) | commands per visit |', '|---|---|---|'];
+  for (const n of b.ns) {
+    const rounds = b.pageLoadFastify?.[n]?.map((r) => [r]);
+    if (rounds) fastify.push(`| ${fmtN(n)} | ${fmtNum(median(pageSeries(rounds, 'this', 'rps')))} (${fmtNum(median(pageSeries(rounds, 'this', 'p50VisitMs')))}) | ${median(pageSeries(rounds, 'this', 'commandsPerVisit')).toFixed(2)} (${commandMix(rounds, 'this')}) |`);
+  }
+  return `${rows.join('\n')}\n\n${cmds.join('\n')}${fastify.length > 2 ? `\n\n${fastify.join('\n')}` : ''}`;
 }
 
 export function p50Table(b: BackendResult): string {

@@ -102,6 +102,7 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
       const http = await httpWorkload(server.uri, dbName, 'ops', n, cfg);
       result.http[n] = http.mixed;
       result.pageLoad![n] = http.pageLoad;
+      if (http.pageLoadFastify.length) (result.pageLoadFastify ??= {})[n] = http.pageLoadFastify;
     }
     if (!cfg.contenders) {
       log(`${server.name}: memory while iterating ${cfg.ns.at(-1)} sessions`);

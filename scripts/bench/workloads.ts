@@ -367,17 +367,20 @@ async function pageLoadRound(name: ContenderName, port: number, n: number, cfg: 
  * Express over HTTP, in one child app per contender: the mixed workload (90% GET of an unmodified session, 10% POST
  * that modifies one) with autocannon, then the page-load workload.
  */
-export async function httpWorkload(uri: string, dbName: string, prefix: string, n: number, cfg: ModeConfig): Promise<{ mixed: HttpRound[][]; pageLoad: PageLoadRound[][] }> {
+export async function httpWorkload(uri: string, dbName: string, prefix: string, n: number, cfg: ModeConfig): Promise<{ mixed: HttpRound[][]; pageLoad: PageLoadRound[][]; pageLoadFastify: PageLoadRound[] }> {
   const secret = 'bench-secret';
   const config: HttpConfig = { uri, dbName, prefix, n, secret, sidPrefix: SID_PREFIX, contenders: cfg.contenders ?? [...CONTENDERS] };
   const child = spawnChild('http-server.ts', { BENCH_HTTP_CONFIG: JSON.stringify(config) });
   try {
-    const { ports } = await firstJsonLine<{ ports: Record<ContenderName, number> }>(child, 'http-server', 120_000);
+    const { ports } = await firstJsonLine<{ ports: Record<ContenderName | 'fastify', number> }>(child, 'http-server', 120_000);
     const pageLoad: PageLoadRound[][] = [];
+    // this store under Fastify (@fastify/session, rolling): its own row, the same visits as this store's Express row
+    const pageLoadFastify: PageLoadRound[] = [];
     for (let round = 0; round < cfg.rounds; round++) {
       const row: PageLoadRound[] = [];
       for (const name of rotate(cfg.contenders ?? CONTENDERS, round)) row.push(await pageLoadRound(name, ports[name], n, cfg, secret, round * 131 + n));
       pageLoad.push(row);
+      if (ports.fastify) pageLoadFastify.push(await pageLoadRound('this', ports.fastify, n, cfg, secret, round * 131 + n));
     }
     const rounds: HttpRound[][] = [];
     for (let round = 0; round < cfg.rounds; round++) {
@@ -412,7 +415,7 @@ export async function httpWorkload(uri: string, dbName: string, prefix: string, 
       }
       rounds.push(row);
     }
-    return { mixed: rounds, pageLoad };
+    return { mixed: rounds, pageLoad, pageLoadFastify };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
