@@ -1,19 +1,21 @@
 /**
- * A query by a string field answers exactly what MongoDB's rule says, and from the field's index: `{userId: s}` (and
- * `{$eq: s}`, `{$in: [...]}`, the store's own filters by user) matches a document whose userId is s or an array
- * holding s, and nothing else. Raw driver, no store. On FerretDB this checks scripts/ferretdb/field-pushdown.patch,
- * which sends such a condition to SQL so that the `{ userId: 1 }` index serves it: a pre-filter that dropped an array,
- * or compared a non-ASCII or escaped string by other bytes than it was stored with, would lose a match here. The
- * answers are checked against a model computed in JS over the inserted documents, which are seeded random (strings
- * of many scripts and escapes, arrays, numbers, null, documents, ObjectIds spelling a string, missing fields); a
- * failure prints the seed and the command that replays it: PUSHDOWN_SEED=<seed> npm test -- server-field-pushdown
+ * A query by a string or number field answers exactly what MongoDB's rule says, and from the field's index:
+ * `{userId: v}` (and `{$eq: v}`, `{$in: [...]}`, the store's own filters by user) matches a document whose userId
+ * equals v (numbers by value, whatever their types: int32 12, int64 12 and double 12.0 are equal, and so are 0 and
+ * -0) or is an array holding such a value, and nothing else. Raw driver, no store. On FerretDB this checks
+ * scripts/ferretdb/field-pushdown.patch, which sends such a condition to SQL so that the `{ userId: 1 }` index serves
+ * it: a pre-filter that dropped an array, compared a non-ASCII or escaped string by other bytes than it was stored
+ * with, or missed a number written another way, would lose a match here. The answers are checked against a model
+ * computed in JS over the inserted documents, which are seeded random (strings of many scripts and escapes, int32,
+ * int64 and double numbers, arrays, null, documents, ObjectIds spelling a string, missing fields); a failure prints
+ * the seed and the command that replays it: PUSHDOWN_SEED=<seed> npm test -- server-field-pushdown
  * The plan: on every server the query by user reads the userId index (mongod: an IXSCAN of userId_1; FerretDB: its SQL
  * plan names the index: SQLite `<table>_userId_1`, PostgreSQL `<table>_userid_…_idx`), and on FerretDB the filter
  * went to SQL (explain's filterPushdown).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Double, Int32, ObjectId, type Collection, type Document } from 'mongodb';
+import { BSON, Double, Int32, Long, ObjectId, type Collection, type Document } from 'mongodb';
 import { isFerret, openTestDb, type TestDb } from './helpers';
 import { prng } from '../scripts/bench/stats';
 import { summarizePlan } from '../scripts/bench/plan';
@@ -56,18 +58,26 @@ const STRINGS = [
 ];
 /** asked for, stored nowhere */
 const ABSENT = ['carol', 'ALICE', 'sessao', 'e', '[', '"alice"'];
+const SAFE = 9007199254740991; // 2^53 - 1
+/** Numbers stored (of three BSON types; some beyond 2^53, where the patch pushes nothing down)… */
+const STORED_NUMBERS = [
+  () => new Int32(12), () => new Double(12), () => Long.fromNumber(12), () => new Int32(0), () => new Double(0), () => new Double(-0),
+  () => new Double(1.5), () => new Double(1.25), () => new Int32(-7), () => new Double(-7), () => Long.fromNumber(SAFE), () => new Double(SAFE),
+  () => Long.fromString('9007199254740993'), () => new Double(9007199254740992), () => new Double(1e-7), () => new Double(1e300), () => new Int32(2147483647),
+];
+/** …and asked for (within ±(2^53-1): beyond it FerretDB's own comparison of an int64 with a double is not mongod's) */
+const NUMBERS: unknown[] = [new Int32(12), new Double(12), Long.fromNumber(12), new Int32(0), new Double(-0), new Double(1.5), new Int32(-7), Long.fromNumber(SAFE), new Double(SAFE), new Double(1e-7), new Int32(13), new Double(12.5)];
 
 type Doc = { _id: string; n: number; userId?: unknown; session?: string | null; expires?: Date };
 
 function randomDocs(rnd: () => number): Doc[] {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-  const other = (): unknown => pick([() => new Int32(12), () => new Double(12), () => null, () => true, () => ({ userId: pick(STRINGS) }), () => new ObjectId(HEX), () => new Date(0)])();
-  const value = (): unknown => {
+  const other = (): unknown => pick([() => null, () => true, () => ({ userId: pick(STRINGS) }), () => new ObjectId(HEX), () => new Date(0), () => '12'])();
+  const scalar = (): unknown => {
     const r = rnd();
-    if (r < 0.45) return pick(STRINGS);
-    if (r < 0.7) return Array.from({ length: Math.floor(rnd() * 4) }, () => (rnd() < 0.7 ? pick(STRINGS) : other()));
-    return other();
+    return r < 0.6 ? pick(STRINGS) : r < 0.85 ? pick(STORED_NUMBERS)() : other();
   };
+  const value = (): unknown => (rnd() < 0.7 ? scalar() : Array.from({ length: Math.floor(rnd() * 4) }, scalar));
   const now = Date.now();
   return Array.from({ length: DOCS }, (_, n) => {
     const d: Doc = { _id: `doc-${n}`, n };
@@ -80,8 +90,15 @@ function randomDocs(rnd: () => number): Doc[] {
   });
 }
 
-/** MongoDB's rule for {field: s}: the value is the string s, or an array with s among its elements. */
-const equals = (v: unknown, s: string) => v === s || (Array.isArray(v) && v.some((e) => e === s));
+/** A number's exact value: a bigint for an integer (of any BSON type), the double itself otherwise; undefined for a non-number. */
+function exact(v: unknown): bigint | number | undefined {
+  const n = v instanceof Long ? BigInt(v.toString()) : v instanceof Int32 || v instanceof Double ? v.value : typeof v === 'number' ? v : undefined;
+  return typeof n === 'number' && Number.isInteger(n) ? BigInt(n) : n;
+}
+/** MongoDB's equality of two scalars: strings by their code units, numbers by value. */
+const same = (a: unknown, b: unknown) => (typeof b === 'string' ? a === b : exact(b) !== undefined && exact(a) === exact(b));
+/** MongoDB's rule for {field: q}: the value equals q, or is an array with an element that does. */
+const equals = (v: unknown, q: unknown) => same(v, q) || (Array.isArray(v) && v.some((e) => same(e, q)));
 
 let t: TestDb;
 let coll: Collection<Doc>;
@@ -103,13 +120,17 @@ test.after(async () => {
 
 const idsOf = (ds: Array<{ _id: string }>) => ds.map((d) => d._id).sort();
 const modelIds = (match: (d: Doc) => boolean) => idsOf(docs.filter(match));
-const shown = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 20)}…(${s.length})` : s);
+const shown = (q: unknown) =>
+  typeof q === 'string' ? JSON.stringify(q.length > 40 ? `${q.slice(0, 20)}…(${q.length})` : q) : BSON.EJSON.stringify({ q }, { relaxed: false }).slice(5, -1);
 
-test(`find by a string userId (plain, $eq, $in, with the store's other conditions) answers what the model says (${STRINGS.length + ABSENT.length} strings)`, async () => {
+test(`find by a string or number userId (plain, $eq, $in, with the store's other conditions) answers what the model says (${STRINGS.length + ABSENT.length} strings, ${NUMBERS.length} numbers)`, async () => {
   const now = new Date();
   const live = (d: Doc) => (d.expires === undefined || d.expires > now) && d.session !== null && d.session !== undefined;
-  for (const [i, s] of [...STRINGS, ...ABSENT].entries()) {
-    const s2 = STRINGS[(i * 7 + 3) % STRINGS.length];
+  const asked: unknown[] = [...STRINGS, ...ABSENT, ...NUMBERS];
+  const seen = { array: 0, otherType: 0 }; // matches through an array, and numbers equal to one of another type
+  for (const [i, s] of asked.entries()) {
+    // the $in's other value: a string or a number (an $in of both kinds too)
+    const s2 = asked[(i * 7 + 3) % asked.length];
     const cases: Array<[string, Document, (d: Doc) => boolean]> = [
       ['{userId: s}', { userId: s }, (d) => equals(d.userId, s)],
       ['{userId: {$eq: s}}', { userId: { $eq: s } }, (d) => equals(d.userId, s)],
@@ -123,12 +144,18 @@ test(`find by a string userId (plain, $eq, $in, with the store's other condition
       const got = idsOf(await coll.find(filter, { projection: { _id: 1 } }).toArray());
       assert.equal(got, modelIds(match), `${what} with s = ${shown(s)}, s2 = ${shown(s2)} (${replay})`);
     }
+    for (const d of docs.filter((d) => equals(d.userId, s))) {
+      if (Array.isArray(d.userId)) seen.array++;
+      else if (typeof s !== 'string' && (d.userId as object).constructor !== (s as object).constructor) seen.otherType++;
+    }
     assert.is(await coll.countDocuments({ userId: s }), modelIds((d) => equals(d.userId, s)).length, `countDocuments({userId: ${shown(s)}}) (${replay})`);
   }
+  // the seed's documents did reach the cases the pushdown must not lose
+  assert.ok(seen.array > 0 && seen.otherType > 0, `the documents exercise too little: ${JSON.stringify(seen)} (${replay})`);
 });
 
-test('updateMany and deleteMany by a string userId reach exactly the documents the model says', async () => {
-  for (const s of STRINGS.slice(0, 8)) {
+test('updateMany and deleteMany by a string or number userId reach exactly the documents the model says', async () => {
+  for (const s of [...STRINGS.slice(0, 8), new Double(12), new Int32(0)]) {
     const expected = modelIds((d) => equals(d.userId, s));
     const up = await coll.updateMany({ userId: s, session: { $ne: null } }, { $inc: { hits: 1 } });
     assert.is(up.matchedCount, modelIds((d) => equals(d.userId, s) && d.session != null).length, `updateMany({userId: ${shown(s)}}) (${replay})`);
@@ -155,11 +182,12 @@ function indexNames(explain: Document): string[] {
   return names;
 }
 
-test('a find by user is answered from the userId_1 index (explain); on FerretDB the filter goes to SQL', async () => {
+test('a find by user (a string or a number) is answered from the userId_1 index (explain); on FerretDB the filter goes to SQL', async () => {
   const now = new Date();
   const filters: Array<[string, Document]> = [
     ['{userId: s}', { userId: 'alice' }],
     ['{userId: {$eq: s}}', { userId: { $eq: 'ключ' } }],
+    ['{userId: n}', { userId: 12 }],
     ["userSessions' filter", { $or: [{ expires: { $gt: now } }, { expires: { $exists: false } }], session: { $ne: null }, userId: 'filler-user-7' }],
   ];
   for (const [what, filter] of filters) {
