@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the test server: FerretDB v1.24.2 embedded in our own small main (scripts/ferretdb/main.go says why),
-# from the Go module proxy, with our patches scripts/ferretdb/id-index.patch, update-atomic.patch and id-pushdown.patch (applied in
-# that order; their headers say why), into .cache/ferretdb/bin/ferretdb-test. Prints the binary's path.
+# from the Go module proxy, with our patches scripts/ferretdb/id-index.patch, update-atomic.patch, id-pushdown.patch and
+# field-pushdown.patch (applied in that order; their headers say why), into .cache/ferretdb/bin/ferretdb-test. Prints the binary's path.
 # Idempotent: rebuilds only when scripts/ferretdb/ changed (go.sum pins every module).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/scripts/ferretdb"
-PATCHES=("$SRC/id-index.patch" "$SRC/update-atomic.patch" "$SRC/id-pushdown.patch")
+PATCHES=("$SRC/id-index.patch" "$SRC/update-atomic.patch" "$SRC/id-pushdown.patch" "$SRC/field-pushdown.patch")
 CACHE="${FERRETDB_CACHE_DIR:-$ROOT/.cache/ferretdb}"
 BIN="$CACHE/bin/ferretdb-test"
 STAMP="$CACHE/bin/.source-hash"
