@@ -183,8 +183,8 @@ async function endFound(col: Collection<SessionDocument>, forms: UserId[], found
   const stamp = stampAfter(found.map((d) => d.stamp));
   const ids = found.map((d) => d._id);
   // still the user's: one that moved to another user (or none) since the read is no longer this user's to end. One
-  // statement an _id, in one command: a filter by _id every server answers from the primary key (FerretDB pushes
-  // only _id down to SQL; an `_id: {$in}` would scan the collection).
+  // statement an _id, in one command: a filter by _id every server answers from the primary key (unpatched FerretDB
+  // pushes only a single _id down to SQL; an `_id: {$in}` would scan the collection).
   const marker = destroyUpdate(stamp, new Date(), operationTimeoutMS);
   const res = await col.bulkWrite(ids.map((_id) => ({ updateOne: { filter: { _id, ...ofUser(forms), ...writtenBefore(stamp) }, update: marker } })), { ...options(), ordered: false });
   if (res.modifiedCount === ids.length) return ids;
