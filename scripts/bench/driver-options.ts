@@ -1,0 +1,58 @@
+/**
+ * `npx tsx scripts/bench/driver-options.ts [uri]` (default mongodb://127.0.0.1:27017): what the driver options and the
+ * filter shape of this store's writes cost the client, on the raw driver alone. One upsert at a time of a ~60-byte
+ * session, 2,000 per pass, each variant 5 passes interleaved; prints client CPU µs per op (process.cpuUsage, median).
+ * Variants: none; timeoutMS (CSOT: the command ends on the wire at the caller's deadline); an AbortSignal (server
+ * selection and check-out end at it too: test/fault-late-commands.test.ts); both, as the store sends them; both with
+ * the store's stamped filter and fields (write-order.ts). Writes only to the database connect_mongo_driver_options.
+ */
+import { MongoClient } from 'mongodb';
+
+const uri = process.argv[2] ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017';
+const N = 2000;
+
+async function main() {
+  const client = new MongoClient(uri, { maxPoolSize: 5 });
+  const col = client.db('connect_mongo_driver_options').collection<{ _id: string } & Record<string, unknown>>('s');
+  const session = (i: number) => `{"cookie":{"originalMaxAge":null,"expires":null},"n":${i}}`;
+  const stamped = (i: number) => ({
+    filter: { _id: `s${i % 500}`, $or: [{ stamp: { $lt: i } }, { stamp: { $exists: false } }] },
+    update: { $set: { session: session(i), expires: new Date(), stamp: i, stampedBy: 'bench' } },
+  });
+  const plain = (i: number) => ({ filter: { _id: `s${i % 500}` }, update: { $set: { session: session(i), expires: new Date() } } });
+  const variants: Array<[string, typeof plain, () => object]> = [
+    ['no options', plain, () => ({})],
+    ['timeoutMS', plain, () => ({ timeoutMS: 10_000 })],
+    ['signal', plain, () => ({ signal: AbortSignal.timeout(10_000) })],
+    ['timeoutMS + signal', plain, () => ({ timeoutMS: 10_000, signal: AbortSignal.timeout(10_000) })],
+    ['both + stamped filter', stamped, () => ({ timeoutMS: 10_000, signal: AbortSignal.timeout(10_000) })],
+  ];
+  let seq = 0;
+  const pass = async (doc: typeof plain, opts: () => object) => {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const { filter, update } = doc(++seq);
+      try {
+        await col.updateOne(filter, update, { upsert: true, ...opts() });
+      } catch (e) {
+        if ((e as { code?: number }).code !== 11000) throw e; // a stamped filter that found a newer stamp: E11000, as in the store
+      }
+    }
+    const u = process.cpuUsage(t0);
+    return (u.user + u.system) / N;
+  };
+  await col.deleteMany({});
+  for (const [, doc, opts] of variants) await pass(doc, opts); // warm-up
+  const res = new Map<string, number[]>(variants.map(([l]) => [l, []]));
+  for (let r = 0; r < 5; r++) for (const [l, doc, opts] of variants) res.get(l)!.push(await pass(doc, opts));
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  const base = med(res.get('no options')!);
+  console.log('| driver options | client CPU µs per upsert | ÷ no options |\n|---|---|---|');
+  for (const [l, v] of res) console.log(`| ${l} | ${med(v).toFixed(0)} | ${(med(v) / base).toFixed(2)}× |`);
+  await client.db('connect_mongo_driver_options').dropDatabase();
+  await client.close();
+}
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
