@@ -50,7 +50,16 @@ export class OptionsError extends MongoStoreError {
 }
 
 function formatIssue(i: OptionIssue): string {
-  return i.path ? `${i.path}: ${i.message}` : i.message;
+  return i.path ? `${printable(i.path)}: ${i.message}` : i.message;
+}
+
+/**
+ * A JSON path (or file name) as printed: its keys come from the file, and a key with a newline or an escape sequence
+ * would otherwise start a line of its own (a forged `::error` workflow command in CI) or drive the terminal.
+ */
+export function printable(s: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The session store equivalent of "file not found": express-session treats code ENOENT as "no session". */

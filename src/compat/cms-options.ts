@@ -50,8 +50,10 @@ export function normalizeCmsOptions(input: unknown): NormalizedCms {
       issues.push(i);
     }
   }
-  if (issues.length) throw new OptionsError(issues, SOURCE);
   const o = json as CmsOptions;
+  // one field cannot hold both: the view would write the expiry over the sid
+  if (!issues.length && o.idField !== undefined && o.idField === o.expiresKey) issues.push({ path: '/expiresKey', message: `is the idField too (${JSON.stringify(o.idField)}): the session id and the expiry need a field each` });
+  if (issues.length) throw new OptionsError(issues, SOURCE);
   const uri = o.uri ?? 'mongodb://127.0.0.1:27017/test';
   // useNewUrlParser and useUnifiedTopology: no-ops since driver 4 that cms examples carry; driver 7 refuses them
   const connectionOptions = Object.fromEntries(Object.entries(o.connectionOptions ?? {}).filter(([k]) => !NO_OPS.has(k.toLowerCase()))) as MongoClientOptions;

@@ -4,6 +4,7 @@
  * runner turns into annotations on the pull request's diff.
  */
 import { isAbsolute, relative } from 'node:path';
+import { printable } from '../errors';
 import type { LoadedConfig } from './load';
 import type { LocatedIssue } from './positions';
 
@@ -22,13 +23,13 @@ const count = (n: number) => (n === 1 ? '1 problem' : `${n} problems`);
 
 /** "✗ file: N problems", then each problem as `  file:line:col  /path  message` (no position: `  /path  message`). */
 export function problemsText(source: string, issues: LocatedIssue[], note: string | null): string {
-  const shown = shownPath(source);
-  const lines = issues.map((i) => `  ${i.line !== null ? `${shown}:${i.line}:${i.column}  ` : ''}${i.path}  ${i.message}`);
-  return [`✗ ${source}: ${count(issues.length)}`, ...lines, ...(note ? [`  (${note})`] : [])].join('\n');
+  const shown = printable(shownPath(source));
+  const lines = issues.map((i) => `  ${i.line !== null ? `${shown}:${i.line}:${i.column}  ` : ''}${printable(i.path)}  ${printable(i.message)}`);
+  return [`✗ ${printable(source)}: ${count(issues.length)}`, ...lines, ...(note ? [`  (${note})`] : [])].join('\n');
 }
 
 export function problemsSummary(source: string, n: number): string {
-  return `${source}: ${count(n)}`;
+  return `${printable(source)}: ${count(n)}`;
 }
 
 // Workflow commands: https://docs.github.com/actions/reference/workflow-commands-for-github-actions
@@ -41,7 +42,7 @@ const prop = (s: string) => data(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
  */
 export function githubLines(source: string, issues: LocatedIssue[]): string[] {
   const file = shownPath(source, process.env.GITHUB_WORKSPACE || process.cwd());
-  return issues.map((i) => `::error file=${prop(file)}${i.line !== null ? `,line=${i.line},col=${i.column}` : ''},title=connect-mongo validate::${data(`${i.path}  ${i.message}`)}`);
+  return issues.map((i) => `::error file=${prop(file)}${i.line !== null ? `,line=${i.line},col=${i.column}` : ''},title=connect-mongo validate::${data(`${printable(i.path)}  ${i.message}`)}`);
 }
 
 /** A failure that is about no line of a file (not found, unreadable): an annotation without a position. */
