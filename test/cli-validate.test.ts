@@ -8,14 +8,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Ajv from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { githubLines } from '../src/config/report-format';
 import { repoRoot } from './server';
-import { runCli, runCliInProcess, type CliRun } from './fixtures/cli-run';
+import { runCli, runCliInProcess, runProgram, type CliRun } from './fixtures/cli-run';
 
 const lint = join(repoRoot, 'test/fixtures/config/lint');
 const ci = join(lint, 'ci');
@@ -46,15 +45,7 @@ function at(file: string, needle: string, nth = 1): { line: number; column: numb
 function exec(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<CliRun> {
   const all: NodeJS.ProcessEnv = { ...process.env, ...env };
   delete all.NODE_ENV;
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd[0], cmd.slice(1), { cwd, env: all, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProgram(cmd, cwd, all);
 }
 
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
