@@ -11,16 +11,15 @@ export const NO_ANSWER = 'MongoDB did not answer (the store keeps retrying; see 
 export const timeoutError = (name: string, ms: number, why: string) => new MongoStoreError(`MongoStore.${name}() timed out after ${ms} ms: ${why}`, 'ERR_CONNECT_MONGO_TIMEOUT');
 
 /**
- * The driver options of one command of a call due by `deadline` (performance.now() ms): the time left as the
- * driver's timeoutMS, so that the command itself ends (on the wire too) when its caller is told it timed out; none
- * is sent once the time is up (the caller has its answer).
+ * The driver options of one command of a call due by `deadline` (performance.now() ms), none once the time is up
+ * (the caller has its answer). `signal` (operations.ts) ends the command, its server selection and check-out
+ * included, when the caller is told it timed out: driver 7.x ignores timeoutMS (a no-op there) and would wait out
+ * an app client's 30 s server selection, then send it (test/fault-late-commands.test.ts). timeoutMS is still sent,
+ * for 6.x (CSOT there).
  */
-export function commandOptions(name: string, ms: number, deadline: number, writeConcern?: object): { timeoutMS: number; signal: AbortSignal; writeConcern?: object } {
+export function commandOptions(name: string, ms: number, deadline: number, signal: AbortSignal, writeConcern?: object): { timeoutMS: number; signal: AbortSignal; writeConcern?: object } {
   const left = Math.floor(deadline - performance.now());
   if (left <= 0) throw timeoutError(name, ms, 'before its command was sent');
-  // The signal too: the driver's server selection and connection check-out honour it where timeoutMS was seen not
-  // to end the wait (an app's client with its 30 s selection timeout, while a restarted server comes back).
-  const signal = AbortSignal.timeout(left);
   return writeConcern ? { timeoutMS: left, signal, writeConcern } : { timeoutMS: left, signal };
 }
 

@@ -62,9 +62,9 @@ export class MemoryFallbackStore<S extends SessionData = SessionData> extends Mo
     return this.collection();
   }
 
-  protected override run<T>(name: string, body: (col: never) => Promise<T>): Promise<T> {
+  protected override run<T>(name: string, body: (col: never, signal: never) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
-    return body(undefined as never);
+    return body(undefined as never, undefined as never);
   }
 
   override get(sid: string): Promise<S | null>;

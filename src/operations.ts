@@ -27,14 +27,21 @@ export class Operations {
     private readonly ms: number,
   ) {}
 
-  /** One store operation: refused after close, bounded by operationTimeoutMS, errors made readable. */
-  run<T>(name: string, body: (col: Collection<SessionDocument>) => Promise<T>): Promise<T> {
+  /**
+   * One store operation: refused after close, bounded by operationTimeoutMS, errors made readable. `signal()` is the
+   * signal its commands carry: aborted by the timer that tells the caller it timed out, in the same callback, so that
+   * the driver's waits end then too (server selection and check-out, which 7.x bounds by nothing else).
+   */
+  run<T>(name: string, body: (col: Collection<SessionDocument>, signal: () => AbortSignal) => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new MongoStoreError(`MongoStore.${name}() called after close()`, 'ERR_CONNECT_MONGO_CLOSED'));
     if (this.connection.fatal) return Promise.reject(this.connection.fatal);
     const ms = this.ms;
     // One promise and one timer per operation (no race/catch/finally chain: this is every request's hot path).
     const op = new Promise<T>((resolve, reject) => {
       let waiter: (() => void) | undefined;
+      // Made on a command's demand (an operation may send none); one controller and no timer of its own: the cheap kind.
+      let controller: AbortController | undefined;
+      const signal = () => (controller ??= new AbortController()).signal;
       const timer = setTimeout(() => {
         // Timed out before it had a collection: nothing of this call stays behind (it never reaches the server).
         if (waiter) {
@@ -42,13 +49,15 @@ export class Operations {
           this.inFlight.delete(op);
         }
         const waiting = this.connection.waitingFor;
-        reject(timeoutError(name, ms, waiting ? `still waiting for ${waiting}` : NO_ANSWER));
+        const err = timeoutError(name, ms, waiting ? `still waiting for ${waiting}` : NO_ANSWER);
+        controller?.abort(err);
+        reject(err);
       }, ms);
       const go = () =>
         this.connection.collection
           .then((col) => {
             if (this.connection.fatal) throw this.connection.fatal; // the first connect attempt's answer was "never"
-            return body(col);
+            return body(col, signal);
           })
           // After a timeout these settle a promise already rejected: a late failure is no unhandled rejection.
           .then(

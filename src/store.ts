@@ -116,10 +116,10 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   get(sid: string, callback?: Callback<S | null>): Promise<S | null> | void {
     const deadline = this.deadline();
     return answer(
-      this.run('get', async (col) => {
+      this.run('get', async (col, signal) => {
         const id = this.storageId(sid);
         // _id alone: the one filter every server answers from the primary key (FerretDB pushes it down to SQL).
-        const doc = await this.shared.read(id, () => col.findOne({ _id: id }, this.driverOptions('get', deadline)));
+        const doc = await this.shared.read(id, () => col.findOne({ _id: id }, this.driverOptions('get', deadline, signal)));
         const live = doc && this.sessionOf(doc, sid);
         const session = isThenable(live) ? await live : live;
         debugSid('get %s: %s', sid, session ? 'found' : 'none');
@@ -137,7 +137,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
     if (refused) return answer(refused, callback);
     const deadline = this.deadline();
     return answer(
-      this.run('set', async (col) => {
+      this.run('set', async (col, signal) => {
         const id = this.storageId(sid);
         const now = new Date();
         const owner = this.users?.ownerOf(session); // a wrong user id fails the set before anything is written
@@ -147,11 +147,11 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
         // What this store last wrote but for the expiry (unchanged.ts) is a touch: nothing within touchAfter, else the
         // expiry of that very write if still stored, shared with the same set only (a lone surrogate is in no sid)
         const last = digest === undefined ? undefined : this.unchanged.lastWrite(id, digest);
-        if (last && (withinTouchWindow(session, now, this.options) || (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, 'set')))) {
+        if (last && (withinTouchWindow(session, now, this.options) || (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, signal, 'set')))) {
           debugSid('set %s unchanged: the expiry only, or nothing within touchAfter', sid);
           return void (this.emit('update', sid), this.emit('set', sid));
         }
-        const options = () => this.driverOptions('set', deadline, true);
+        const options = () => this.driverOptions('set', deadline, signal, true);
         // Stamped (write-order.ts): should this write land after a later one of the session, it changes nothing.
         const res = await this.written(id, digest, stored, stampedUpsert(col, id, (stamp) => setUpdate(stored, expires, now, this.options, stamp, STAMPED_BY, owner), options, this.options.operationTimeoutMS, owner));
         debugSid('set %s (%s)', sid, res.created ? 'created' : 'updated');
@@ -169,13 +169,13 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   touch(sid: string, session: S, callback?: Callback<void>): Promise<void> | void {
     const deadline = this.deadline();
     return answer(
-      this.run('touch', async (col) => {
+      this.run('touch', async (col, signal) => {
         const id = this.storageId(sid);
         const now = new Date();
         if (withinTouchWindow(session, now, this.options)) return void debugSid('touch %s skipped (touchAfter)', sid);
         // Bound: a later write must not be undone by it landing late (write-order.ts); no upsert: gone stays gone.
         const filter = touchFilter(id, nextStamp() + Math.max(0, deadline - performance.now()));
-        if (await this.moveExpiry(col, id, filter, session, expiresOf(session, now, this.options), now, deadline, 'touch')) this.emit('touch', sid, session);
+        if (await this.moveExpiry(col, id, filter, session, expiresOf(session, now, this.options), now, deadline, signal, 'touch')) this.emit('touch', sid, session);
         else debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
       }).catch(async (e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
@@ -193,10 +193,10 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   destroy(sid: string, callback?: Callback<void>): Promise<void> | void {
     const deadline = this.deadline();
     return answer(
-      this.run('destroy', async (col) => {
+      this.run('destroy', async (col, signal) => {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
-        await this.written(id, undefined, undefined, stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, true), this.options.operationTimeoutMS));
+        await this.written(id, undefined, undefined, stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, signal, true), this.options.operationTimeoutMS));
         debugSid('destroy %s', sid);
         this.emit('destroy', sid);
       }),
@@ -228,7 +228,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   length(callback?: Callback<number>): Promise<number> | void {
     const deadline = this.deadline();
     return answer(
-      this.run('length', (col) => col.countDocuments(liveFilter(), this.driverOptions('length', deadline))),
+      this.run('length', (col, signal) => col.countDocuments(liveFilter(), this.driverOptions('length', deadline, signal))),
       callback,
     );
   }
@@ -239,11 +239,11 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   clear(callback?: Callback<void>): Promise<void> | void {
     const deadline = this.deadline();
     return answer(
-      this.run('clear', async (col) => {
+      this.run('clear', async (col, signal) => {
         try {
           // stamped, and leaving markers (write-order.ts): a clear that lands late removes nothing written after it,
           // and a write on its way when it is acknowledged lands on nothing
-          this.unchanged.forgetBefore(await clearStamped(col, () => this.driverOptions('clear', deadline, true), this.options.operationTimeoutMS));
+          this.unchanged.forgetBefore(await clearStamped(col, () => this.driverOptions('clear', deadline, signal, true), this.options.operationTimeoutMS));
         } catch (e) {
           this.unchanged.forgetBefore(nextStamp()); // it may land late
           if (!isNamespaceNotFound(e)) throw e;
@@ -262,7 +262,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
     }
     const deadline = this.deadline();
     return answer(
-      this.run('ids', async (col) => (await col.find(liveFilter(), { ...this.driverOptions('ids', deadline), projection: { _id: 1 } }).toArray()).map((d) => d._id)),
+      this.run('ids', async (col, signal) => (await col.find(liveFilter(), { ...this.driverOptions('ids', deadline, signal), projection: { _id: 1 } }).toArray()).map((d) => d._id)),
       callback,
     );
   }
@@ -273,7 +273,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   userSessions(userId: UserId, callback?: Callback<UserSession<S>[]>): Promise<UserSession<S>[]> | void {
     const deadline = this.deadline();
     return answer(
-      this.run('userSessions', (col) => listUserSessions(col, this.formsOf(userId, 'userSessions'), this.driverOptions('userSessions', deadline), (doc) => this.sessionOf(doc, undefined))),
+      this.run('userSessions', (col, signal) => listUserSessions(col, this.formsOf(userId, 'userSessions'), this.driverOptions('userSessions', deadline, signal), (doc) => this.sessionOf(doc, undefined))),
       callback,
     );
   }
@@ -291,10 +291,10 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
     const deadline = this.deadline();
     const except = options?.except;
     return answer(
-      this.run('destroyUserSessions', async (col) => {
+      this.run('destroyUserSessions', async (col, signal) => {
         const forms = this.formsOf(userId, 'destroyUserSessions');
         const kept = (except === undefined ? [] : Array.isArray(except) ? except : [except]).map((sid) => this.storageId(sid));
-        const ended = await endUserSessions(col, forms, kept, () => this.driverOptions('destroyUserSessions', deadline, true), this.options.operationTimeoutMS);
+        const ended = await endUserSessions(col, forms, kept, () => this.driverOptions('destroyUserSessions', deadline, signal, true), this.options.operationTimeoutMS);
         this.emitEnded(ended);
         return ended.length;
       }),
@@ -346,7 +346,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
   }
 
   /** One store operation (operations.ts): refused after close, bounded by operationTimeoutMS, errors made readable. */
-  protected run<T>(name: string, body: (col: Collection<SessionDocument>) => Promise<T>): Promise<T> {
+  protected run<T>(name: string, body: (col: Collection<SessionDocument>, signal: () => AbortSignal) => Promise<T>): Promise<T> {
     return this.ops.run(name, body);
   }
 
@@ -355,13 +355,13 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
     return sessionFrom(doc, sid, this.codec, this.options, (err) => this.emit('corrupt', err));
   }
 
-  /** The expiry alone of the document `filter` takes, shared by this turn's calls of one `key` (shared.ts); found it? */
-  private async moveExpiry(col: Collection<SessionDocument>, key: string, filter: object, session: S, expires: Date, now: Date, deadline: number, name: string): Promise<boolean> {
-    const { matched } = await this.shared.touch(key, expires.getTime(), async () => {
-      const res = await col.updateOne(filter, touchUpdate(expires, now, this.options), this.driverOptions(name, deadline, true));
-      return { matched: res.matchedCount > 0 };
+  /** The expiry alone of `filter`'s document, shared by this turn's calls of one `key` (shared.ts; each gets the lastModified written); found it? */
+  private async moveExpiry(col: Collection<SessionDocument>, key: string, filter: object, session: S, expires: Date, now: Date, deadline: number, signal: () => AbortSignal, name: string): Promise<boolean> {
+    const { matched, at } = await this.shared.touch(key, expires.getTime(), async () => {
+      const res = await col.updateOne(filter, touchUpdate(expires, now, this.options), this.driverOptions(name, deadline, signal, true));
+      return { matched: res.matchedCount > 0, at: now };
     });
-    if (matched && this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = now;
+    if (matched && this.options.touchAfterMs > 0 && session && typeof session === 'object') (session as { lastModified?: Date }).lastModified = new Date(at.getTime());
     return matched;
   }
 
@@ -413,8 +413,8 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
     return performance.now() + this.options.operationTimeoutMS;
   }
 
-  /** One command's driver options (bounds.ts): the call's time left as timeoutMS; a write's write concern. */
-  private driverOptions(name: string, deadline: number, write = false) {
-    return commandOptions(name, this.options.operationTimeoutMS, deadline, write ? this.options.writeConcern : undefined);
+  /** One command's driver options (bounds.ts): the call's signal and time left; a write's write concern. */
+  private driverOptions(name: string, deadline: number, signal: () => AbortSignal, write = false) {
+    return commandOptions(name, this.options.operationTimeoutMS, deadline, signal(), write ? this.options.writeConcern : undefined);
   }
 }
