@@ -279,7 +279,9 @@ test("touchAfter: shared touches give every caller the lastModified written", as
     await col.updateOne({ _id: "ta1" }, { $set: { lastModified: new Date(Date.now() - 7_200_000) } });
     const read = await Promise.all(Array.from({ length: 4 }, () => own.get("ta1")));
     reset();
-    await Promise.all(read.map((s) => own.touch("ta1", s as any)));
+    // Each call's body takes its `now` in its own microtask: a 2 ms spin between them gives every caller another now.
+    const spin = () => { for (const end = Date.now() + 2; Date.now() < end; ); };
+    await Promise.all(read.map((s, i) => (i && void Promise.resolve().then(spin), own.touch("ta1", s as any))));
     assert.is(touchWrites("ta1"), 1);
     const stored = (await col.findOne({ _id: "ta1" }))!.lastModified!.getTime();
     for (const s of read as any[]) assert.is(s.lastModified.getTime(), stored);
