@@ -13,7 +13,7 @@ import { MongoClient } from 'mongodb';
 import type { ContenderName } from './contenders';
 import type { CpuLoopConfig, CpuLoopResult } from './cpu-loop';
 import { fmtNum, fmtRatio, median, medianRatio } from './stats';
-import { OPS, type OpName } from './workloads';
+import { SEQUENTIAL_OPS as OPS } from './workloads';
 
 interface CallFrame {
   functionName: string;

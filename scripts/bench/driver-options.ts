@@ -6,6 +6,7 @@
  * selection and check-out end at it too: test/fault-late-commands.test.ts); both, as the store sends them; both with
  * the store's stamped filter and fields (write-order.ts). Writes only to the database connect_mongo_driver_options.
  */
+import { setMaxListeners } from 'node:events';
 import { MongoClient } from 'mongodb';
 
 const uri = process.argv[2] ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017';
@@ -25,8 +26,12 @@ async function main() {
     ['timeoutMS', plain, () => ({ timeoutMS: 10_000 })],
     ['signal', plain, () => ({ signal: AbortSignal.timeout(10_000) })],
     ['timeoutMS + signal', plain, () => ({ timeoutMS: 10_000, signal: AbortSignal.timeout(10_000) })],
+    ['timeoutMS + own AbortController', plain, () => ({ timeoutMS: 10_000, signal: new AbortController().signal })],
+    ['timeoutMS + one shared signal', plain, () => ({ timeoutMS: 10_000, signal: shared })],
     ['both + stamped filter', stamped, () => ({ timeoutMS: 10_000, signal: AbortSignal.timeout(10_000) })],
   ];
+  const shared = new AbortController().signal;
+  setMaxListeners(0, shared);
   let seq = 0;
   const pass = async (doc: typeof plain, opts: () => object) => {
     const t0 = process.cpuUsage();

@@ -18,7 +18,7 @@ import { cpuProfile } from './cpu-profile';
 import { startAppWorkload } from './start-app';
 import { buildThisStore } from './this-store';
 import { usersReport, usersWorkload, type UsersConfig } from './users';
-import { children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, SID_PREFIX, type ModeConfig } from './workloads';
+import { OPS, children, httpWorkload, memoryWorkload, opRound, prefill, touchAfterWorkload, warmUp, SID_PREFIX, type ModeConfig } from './workloads';
 import { consoleReport, writeReport, type BackendResult, type Results, type RunMode } from './report';
 
 const repoRoot = join(__dirname, '../..');
@@ -84,9 +84,10 @@ async function benchBackend(server: Server, cfg: ModeConfig, dbName: string): Pr
       await warmUp(contenders, n);
       result.plans![n] = await idQueryPlan(db, dbName, 'ops_raw', sidOf(SID_PREFIX, n >> 1));
       log(`${server.name}: N=${n} find({_id}) plan: ${result.plans![n].summary}`);
-      result.ops[n] = { get: {}, set: {}, touch: {}, destroy: {} };
-      result.cpu![n] = { get: {}, set: {}, touch: {}, destroy: {} };
-      result.p50![n] = { get: {}, set: {}, touch: {}, destroy: {} };
+      const byOp = () => Object.fromEntries(OPS.map((op) => [op, {}])) as BackendResult['ops'][number];
+      result.ops[n] = byOp();
+      result.cpu![n] = byOp();
+      result.p50![n] = byOp();
       for (let round = 0; round < cfg.rounds; round++) {
         log(`${server.name}: N=${n} ops round ${round + 1}/${cfg.rounds}`);
         const r = await opRound(contenders, n, round, cfg);
