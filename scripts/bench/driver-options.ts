@@ -3,8 +3,9 @@
  * filter shape of this store's writes cost the client, on the raw driver alone. One upsert at a time of a ~60-byte
  * session, 2,000 per pass, each variant 5 passes interleaved; prints client CPU µs per op (process.cpuUsage, median).
  * Variants: none; timeoutMS (CSOT: the command ends on the wire at the caller's deadline); an AbortSignal (server
- * selection and check-out end at it too: test/fault-late-commands.test.ts); both, as the store sends them; both with
- * the store's stamped filter and fields (write-order.ts). Writes only to the database connect_mongo_driver_options.
+ * selection and check-out end at it too: test/fault-late-commands.test.ts); both, as the store sent them; timeoutMS with
+ * an own AbortController (as the store sends them now: operations.ts) and with one shared signal (any signal costs the
+ * driver its listeners); both with the store's stamped filter and fields (write-order.ts). Writes only to the database connect_mongo_driver_options.
  */
 import { setMaxListeners } from 'node:events';
 import { MongoClient } from 'mongodb';
