@@ -96,7 +96,7 @@ export function readableError(e: unknown, name: string, closing = false): unknow
   if (isClientClosed(e) && (closing || !/TopologyClosed|ServerClosed/.test((e as Error).name))) {
     return new MongoStoreError(`MongoStore.${name}() was cut short: the MongoDB client was closed${closing ? ' (store.close())' : ''}`, 'ERR_CONNECT_MONGO_CLOSED', { cause: e });
   }
-  // the driver's own bounds (6.x's CSOT timeoutMS, a pool's wait-queue timeout, an app's own signal): the command was
+  // the driver's own bounds (6.x's CSOT timeoutMS, a pool's wait-queue timeout, a DOM abort's names): the command was
   // ended, on the wire too. The store's signal (operations.ts) needs none of this: its reason is the store's error.
   if (/^(MongoOperationTimeoutError|MongoWaitQueueTimeoutError|TimeoutError|AbortError)$/.test(nameOf(e))) {
     return new MongoStoreError(`MongoStore.${name}() timed out: MongoDB did not answer in time (see operationTimeoutMS)`, 'ERR_CONNECT_MONGO_TIMEOUT', { cause: e });
