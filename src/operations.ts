@@ -50,7 +50,8 @@ export class Operations {
         }
         const waiting = this.connection.waitingFor;
         const err = timeoutError(name, ms, waiting ? `still waiting for ${waiting}` : NO_ANSWER);
-        controller?.abort(err);
+        // a command asked for after this gets an aborted signal too (commandOptions refuses it by the clock as well)
+        (controller ??= new AbortController()).abort(err);
         reject(err);
       }, ms);
       const go = () =>
