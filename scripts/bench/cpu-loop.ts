@@ -1,6 +1,6 @@
 /**
  * Child of `npm run bench -- --cpu-prof` (cpu-profile.ts): one contender, N stored sessions, then K gets, sets,
- * touches and destroys one at a time, each op twice: once timed by process.cpuUsage, once under V8's CPU profiler
+ * touches and destroys, one at a time or `inFlight` at once (distinct sessions: the ids are distinct draws), each op twice: once timed by process.cpuUsage, once under V8's CPU profiler
  * (node:inspector's Profiler, the sampler behind `node --cpu-prof`, started after the set-up, once per op, so that
  * each profile holds only that op's loop). Config in BENCH_CPU_CONFIG (JSON); writes one .cpuprofile per op and
  * prints one JSON line: the process's CPU µs per op, per op.
@@ -16,6 +16,8 @@ export interface CpuLoopConfig {
   contender: ContenderName;
   n: number;
   ops: number;
+  /** operations in flight at once */
+  inFlight: number;
   /** sampling interval, µs */
   intervalUs: number;
   /** the .cpuprofile of op `op` goes to `${profilePrefix}-${op}.cpuprofile` */
@@ -39,7 +41,13 @@ async function main() {
     const victims = Array.from({ length: 2 * cfg.ops }, (_, k) => sidOf('v', k));
     await c.insert(victims.map((sid, k) => docOf(sid, k, now)));
     const rand = prng(cfg.n);
-    const idx = Array.from({ length: cfg.ops }, () => Math.floor(rand() * cfg.n));
+    // distinct draws in each window of inFlight (a seeded shuffle): no two operations in flight share a session
+    const order = Array.from({ length: cfg.n }, (_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    const idx = Array.from({ length: cfg.ops }, (_, k) => order[k % order.length]);
     // 2 s between the cookies' expiries: no touch shares another's write (sharedTouch); each is a write of its own.
     const sessions = idx.map((i, k) => ({ ...makeSession(i, now + 2000 * k), n: 1 }));
     // the profiled pass asks for other expiries again (an hour later), or it would share the timed pass's touches
@@ -60,16 +68,24 @@ async function main() {
       touch: (k, pass) => c.touch(sidOf('s', idx[k]), pass ? later[k] : sessions[k]),
       destroy: (k, pass) => c.destroy(victims[pass * cfg.ops + k]),
     };
+    // ops 0..ops-1, at most inFlight at once, each started as soon as another one ends
+    const loop = async (step: (k: number) => Promise<unknown>) => {
+      let next = 0;
+      const lane = async () => {
+        while (next < cfg.ops) await step(next++);
+      };
+      await Promise.all(Array.from({ length: Math.max(1, cfg.inFlight ?? 1) }, lane));
+    };
     for (const [op, step] of Object.entries(loops)) {
       // CPU time from a pass without the profiler: its sampler thread costs CPU in proportion to wall time, which
       // would charge a contender for waiting on a slow server. The profile comes from a second, identical pass.
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for (let k = 0; k < cfg.ops; k++) await step(k, 0);
+      await loop((k) => step(k, 0));
       const cpu = process.cpuUsage(cpu0);
       out[op] = { count: cfg.ops, cpuUs: (cpu.user + cpu.system) / cfg.ops, wallMs: performance.now() - t0 };
       await session.post('Profiler.start');
-      for (let k = 0; k < cfg.ops; k++) await step(k, 1);
+      await loop((k) => step(k, 1));
       const { profile } = await session.post('Profiler.stop');
       profiles[op] = `${cfg.profilePrefix}-${op}.cpuprofile`;
       writeFileSync(profiles[op], JSON.stringify(profile));

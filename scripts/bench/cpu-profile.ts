@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- --cpu-prof [--ops=1500] [--n=1000] [--rounds=3] [--backend=sqlite]`: where the client's CPU goes,
- * per op, for this store, the raw driver and connect-mongo 6. Each round runs each contender in a fresh child
+ * `npm run bench -- --cpu-prof [--ops=1500] [--n=1000] [--rounds=3] [--in-flight=1] [--backend=sqlite]`: where the client's
+ * CPU goes, per op (one at a time, or --in-flight at once on distinct sessions), for this store, the raw driver and connect-mongo 6. Each round runs each contender in a fresh child
  * (cpu-loop.ts) under V8's CPU profiler; the .cpuprofile files stay in .tmp/cpu-prof/ (open them in Chrome DevTools).
  * Prints CPU µs per op (median of rounds) and, from the profiles, the self time of every sample charged to the
  * nearest frame of a known owner (our src/, the generated validator, ajv, debug, the driver, bson, connect-mongo 6,
@@ -132,6 +132,8 @@ export interface CpuProfileOptions {
   n: number;
   ops: number;
   rounds: number;
+  /** operations in flight at once (each on a session of its own) */
+  inFlight: number;
   outDir: string;
   log: (m: string) => void;
 }
@@ -145,8 +147,8 @@ export async function cpuProfile(o: CpuProfileOptions): Promise<string> {
   for (let round = 0; round < o.rounds; round++) {
     // the order rotates by round, as in the op workloads
     for (const name of [...CONTENDERS.slice(round % 3), ...CONTENDERS.slice(0, round % 3)]) {
-      o.log(`cpu-prof: round ${round + 1}/${o.rounds}, ${name}: ${o.ops} × get/set/touch/destroy at N=${o.n}`);
-      const r = await runChild({ uri: o.uri, dbName: o.dbName, contender: name, n: o.n, ops: o.ops, intervalUs: 100, profilePrefix: join(o.outDir, `${name}-r${round + 1}`) });
+      o.log(`cpu-prof: round ${round + 1}/${o.rounds}, ${name}: ${o.ops} × get/set/touch/destroy at N=${o.n}, ${o.inFlight} in flight`);
+      const r = await runChild({ uri: o.uri, dbName: o.dbName, contender: name, n: o.n, ops: o.ops, inFlight: o.inFlight, intervalUs: 100, profilePrefix: join(o.outDir, `${name}-r${round + 1}`) });
       for (const op of OPS) {
         ((cpu[op] ??= {})[name] ??= []).push(r.ops[op].cpuUs);
         ((sums[op] ??= {})[name] ??= []).push(summarize(JSON.parse(readFileSync(r.profiles[op], 'utf8')), o.ops));
@@ -160,7 +162,7 @@ export async function cpuProfile(o: CpuProfileOptions): Promise<string> {
     await client.close();
   }
   const lines: string[] = [];
-  lines.push(`## Client CPU per op (µs, process.cpuUsage of a pass without the profiler; median of ${o.rounds} rounds; N=${o.n}, ${o.ops} ops each, one in flight)`, '');
+  lines.push(`## Client CPU per op (µs, process.cpuUsage of a pass without the profiler; median of ${o.rounds} rounds; N=${o.n}, ${o.ops} ops each, ${o.inFlight === 1 ? 'one' : o.inFlight} in flight)`, '');
   lines.push('| op | this store | raw driver | connect-mongo 6 | this/raw | this/cm6 |', '|---|---|---|---|---|---|');
   for (const op of OPS) {
     const c = cpu[op];

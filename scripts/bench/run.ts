@@ -163,6 +163,7 @@ async function main() {
         n: num('n', 1000),
         ops: num('ops', 1500),
         rounds: num('rounds', 3),
+        inFlight: num('in-flight', 1),
         outDir: join(repoRoot, '.tmp', 'cpu-prof'),
         log,
       });
