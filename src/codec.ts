@@ -8,10 +8,15 @@ import { MongoStoreError, SessionCorruptError } from './errors';
 import { createCipher } from './ciphers';
 import { bsonProblem, jsonProblem, sizeProblem } from './storable';
 
+export interface Encoded {
+  stored: string | Record<string, unknown>;
+  text?: string;
+}
+
 /** Without a cipher both directions are synchronous: a read without crypto adds no promise to the request. */
 export interface Codec<S> {
-  /** the value to store, and the session's text before any cipher when it is one (unchanged.ts digests it) */
-  encode(session: S, id: string): Promise<{ stored: string | Record<string, unknown>; text?: string }>;
+  /** the value to store, and the session's text before any cipher when it is one (unchanged.ts digests it); throws what it refuses */
+  encode(session: S, id: string): Encoded | Promise<Encoded>;
   decode(stored: unknown, id: string): S | Promise<S>;
 }
 
@@ -76,7 +81,7 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
   const unserialize: (v: any) => unknown = opts.unserialize ?? (custom ? (v: unknown) => v : readStored);
 
   return {
-    async encode(session, id) {
+    encode(session, id) {
       let payload: unknown;
       try {
         payload = serialize(session);
@@ -97,15 +102,7 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
         if (why) throw refused(why);
         return { stored: payload as string | Record<string, unknown>, text: typeof payload === 'string' ? payload : undefined };
       }
-      let stored: string;
-      try {
-        stored = await cipher.encrypt(payload, id);
-      } catch (e) {
-        throw e instanceof MongoStoreError ? e : serializeError(e, payload, 'encrypting it');
-      }
-      const tooBig = sizeProblem(stored, id);
-      if (tooBig) throw refused(tooBig);
-      return { stored, text: typeof payload === 'string' ? payload : undefined };
+      return encrypted(payload, id);
     },
 
     decode(stored, id) {
@@ -116,6 +113,18 @@ export function createCodec<S>(opts: Pick<NormalizedOptions<S>, 'serialize' | 'u
       return cipher.decrypt(stored, id).then((plaintext) => decodeClear(parseDecrypted(plaintext)), unreadable);
     },
   };
+
+  async function encrypted(payload: unknown, id: string): Promise<Encoded> {
+    let stored: string;
+    try {
+      stored = await cipher!.encrypt(payload, id);
+    } catch (e) {
+      throw e instanceof MongoStoreError ? e : serializeError(e, payload, 'encrypting it');
+    }
+    const tooBig = sizeProblem(stored, id);
+    if (tooBig) throw refused(tooBig);
+    return { stored, text: typeof payload === 'string' ? payload : undefined };
+  }
 
   function decodeClear(value: unknown): S {
     let session: unknown;

@@ -13,7 +13,7 @@
  * (stringify: true, the default, or a serialize answering a string); reads are not (no hashing on get's hot path),
  * so the first unchanged set after an instance only read a session is a full write.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** the _ids remembered, at most (about 440 bytes each with a 140-character session: 4.4 MB; test/unchanged.test.ts) */
 export const MAX_ENTRIES = 10_000;
@@ -36,7 +36,7 @@ const EXPIRY_FIELDS = /"(?:expires|originalExpires)":(?:"[^"]*"|null),?/g;
 /** The digest of a session's JSON without its cookie's expires (and originalExpires). */
 export function digestOf(json: string): string {
   const text = json.replace(COOKIE, (cookie) => cookie.replace(EXPIRY_FIELDS, ''));
-  return createHash('sha256').update(text).digest('base64url');
+  return hash('sha256', text, 'base64url'); // one call, no Hash object: a set's hot path (Node ≥ 20.12)
 }
 
 interface Entry {
