@@ -52,6 +52,8 @@ async function main() {
     const sessions = idx.map((i, k) => ({ ...makeSession(i, now + 2000 * k), n: 1 }));
     // the profiled pass asks for other expiries again (an hour later), or it would share the timed pass's touches
     const later = idx.map((i, k) => ({ ...makeSession(i, now + 3_600_000 + 2000 * k), n: 1 }));
+    // every set changes its session (n): a full write, never the expiry-only write of an unchanged set (unchanged.ts)
+    const changed = [0, 1].map((pass) => idx.map((i, k) => ({ ...makeSession(i, now + 2000 * k), n: 2 + pass * cfg.ops + k })));
     for (let k = 0; k < 50; k++) await c.touch(sidOf('s', idx[k % idx.length]), sessions[k % idx.length]); // warm-up (JIT)
     for (let k = 0; k < 50; k++) await c.get(sidOf('s', idx[k % idx.length]));
 
@@ -64,7 +66,7 @@ async function main() {
     // pass 0 of destroy removes victims [0, ops), pass 1 the next ops
     const loops: Record<string, (k: number, pass: number) => Promise<unknown>> = {
       get: (k) => c.get(sidOf('s', idx[k])),
-      set: (k) => c.set(sidOf('s', idx[k]), sessions[k]),
+      set: (k, pass) => c.set(sidOf('s', idx[k]), changed[pass][k]),
       touch: (k, pass) => c.touch(sidOf('s', idx[k]), pass ? later[k] : sessions[k]),
       destroy: (k, pass) => c.destroy(victims[pass * cfg.ops + k]),
     };

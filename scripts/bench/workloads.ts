@@ -122,6 +122,9 @@ export async function opRound(contenders: Contender[], n: number, round: number,
   // same expiry, so none shares another's write (sharedTouch) and every touch measured is a write of its own.
   const now = Date.now();
   const sessions = idx.map((i, k) => ({ ...makeSession(i, now + 2000 * k), n: round }));
+  // Every set changes its session (n differs from every earlier write of it): a full write, as express-session sets a
+  // modified session, never the expiry-only write of an unchanged set (unchanged.ts), whichever row wrote it before.
+  const changed = new Map(OPS.filter((op) => op.startsWith('set')).map((op, o) => [op, idx.map((_, k) => ({ ...sessions[k], n: round * 1e9 + o * 1e6 + k }))]));
   for (const [o, op] of OPS.entries()) {
     out[op] = {};
     for (const c of rotate(contenders, round + o)) {
@@ -146,7 +149,7 @@ export async function opRound(contenders: Contender[], n: number, round: number,
         (k) => {
           const sid = sidOf(SID_PREFIX, idx[k]);
           if (base === 'get') return c.get(sid);
-          if (base === 'set') return c.set(sid, sessions[k]);
+          if (base === 'set') return c.set(sid, changed.get(op)![k]);
           return c.touch(sid, sessions[k]);
         },
         inFlight,
