@@ -141,8 +141,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
         const id = this.storageId(sid);
         const now = new Date();
         const owner = this.users?.ownerOf(session); // a wrong user id fails the set before anything is written
-        const encoded = this.codec.encode(withoutLastModified(session, this.options), id);
-        const { stored, text } = isThenable(encoded) ? await encoded : encoded;
+        const { stored, text } = await this.codec.encode(withoutLastModified(session, this.options), id);
         const expires = expiresOf(session, now, this.options);
         const digest = text === undefined ? undefined : digestOf(text);
         // What this store last wrote but for the expiry (unchanged.ts) is a touch: nothing within touchAfter, else the
