@@ -2,13 +2,34 @@
  * `npx tsx scripts/bench/driver-options.ts [uri]` (default mongodb://127.0.0.1:27017): what the driver options and the
  * filter shape of this store's writes cost the client, on the raw driver alone. One upsert at a time of a ~60-byte
  * session, 2,000 per pass, each variant 5 passes interleaved; prints client CPU µs per op (process.cpuUsage, median).
- * Variants: none; timeoutMS (CSOT: the command ends on the wire at the caller's deadline); an AbortSignal (server
- * selection and check-out end at it too: test/fault-late-commands.test.ts); both, as the store sent them; timeoutMS with
- * an own AbortController (as the store sends them now: operations.ts) and with one shared signal (any signal costs the
- * driver its listeners); both with the store's stamped filter and fields (write-order.ts). Writes only to the database connect_mongo_driver_options.
+ * Variants: none; timeoutMS (a no-op in driver 7.9, CSOT on 6.x); an AbortSignal (it ends server selection,
+ * check-out and the socket read: test/fault-late-commands.test.ts); both, as the store sent them; timeoutMS with an own
+ * AbortController (as the store sends them now: operations.ts), with one shared signal (any signal costs the driver
+ * its listeners) and with a plain object that has a signal's members (no EventTarget); both with the store's stamped
+ * filter and fields (write-order.ts). Writes only to the database connect_mongo_driver_options.
  */
 import { setMaxListeners } from 'node:events';
 import { MongoClient } from 'mongodb';
+
+/**
+ * The members of an AbortSignal that driver 7.9 reads, on a plain object: what a signal costs the driver without
+ * EventTarget's machinery. Measured only; the store does not use it (scripts/bench/analysis.md says why).
+ */
+class PlainSignal {
+  aborted = false;
+  reason: unknown;
+  private listeners: Array<(this: PlainSignal) => void> = [];
+  addEventListener(_type: string, listener: (this: PlainSignal) => void) {
+    this.listeners.push(listener);
+  }
+  removeEventListener(_type: string, listener: (this: PlainSignal) => void) {
+    const i = this.listeners.indexOf(listener);
+    if (i >= 0) this.listeners.splice(i, 1);
+  }
+  throwIfAborted() {
+    if (this.aborted) throw this.reason;
+  }
+}
 
 const uri = process.argv[2] ?? process.env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017';
 const N = 2000;
@@ -29,6 +50,7 @@ async function main() {
     ['timeoutMS + signal', plain, () => ({ timeoutMS: 10_000, signal: AbortSignal.timeout(10_000) })],
     ['timeoutMS + own AbortController', plain, () => ({ timeoutMS: 10_000, signal: new AbortController().signal })],
     ['timeoutMS + one shared signal', plain, () => ({ timeoutMS: 10_000, signal: shared })],
+    ['timeoutMS + a signal without EventTarget', plain, () => ({ timeoutMS: 10_000, signal: new PlainSignal() })],
     ['both + stamped filter', stamped, () => ({ timeoutMS: 10_000, signal: AbortSignal.timeout(10_000) })],
   ];
   const shared = new AbortController().signal;
