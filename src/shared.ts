@@ -1,23 +1,31 @@
 /**
- * The sharing of one store's concurrent work on a session: get()s of one _id called in the same turn of the event
- * loop share one find, and touches of one _id with about the same expiry share one update. A page load whose
- * requests arrive together (a document and its assets, one cookie) then costs fewer commands.
+ * The sharing of one store's concurrent work on a session: get()s of one _id called together share one find, and
+ * touches of one _id with about the same expiry share one update. A page load whose requests arrive together (a
+ * document and its assets, one cookie) then costs fewer commands.
  *
  * The invariant: a call is answered by a command sent after it was made. Work is joined only while it is not yet
- * sent: calls queue here, and each turn of the event loop sends one command for all callers of one _id. So no answer
- * is older than its call, whichever store or instance wrote in between: an awaited sequence of calls reads its own
- * writes, a get after another instance's acknowledged write sees it, and a touch after a destroy finds nothing. The
- * queues hold only what waits for the next turn.
+ * sent: calls queue here, and one command is sent for all callers of one _id. So no answer is older than its call,
+ * whichever store or instance wrote in between: an awaited sequence of calls reads its own writes, a get after another
+ * instance's acknowledged write sees it, and a touch after a destroy finds nothing. The queues hold only what waits.
+ *
+ * When it is sent: a call of an _id called within BURST_MS before (the requests of a page after its document) waits
+ * for the end of the event loop's turn, so that every request of the burst that arrived in that turn shares it; any
+ * other call is sent at the end of its own task (with the calls made in that same task), without waiting for a turn
+ * of the loop, which costs a lone request as much client CPU as the find itself (scripts/bench/analysis.md).
  */
 import { BSON } from 'mongodb';
 
 /** touches of one session within this of one another's expiry share one write (a cookie's Expires has 1 s precision) */
 export const TOUCH_SHARE_MS = 1000;
+/** a call of an _id within this of the last call of its kind waits for the end of the turn (a burst), others do not */
+export const BURST_MS = 250;
 
 /** Work not yet sent: the callers that share it, the command to send, and what each caller gets. */
 interface Batch<T> {
   callers: number;
   send: () => Promise<T>;
+  /** takes it out of the map later calls join by: it is being sent */
+  forget: () => void;
   resolve: (v: T) => void;
   reject: (e: unknown) => void;
   result: Promise<T>;
@@ -29,15 +37,18 @@ interface TouchBatch extends Batch<unknown> {
 
 export class SharedWork<D extends object> {
   private readonly reads = new Map<string, Batch<D | null> & { copies: Array<D | null | undefined> }>();
-  /** this turn's touch batches of each _id, one for each expiry further than TOUCH_SHARE_MS from the others */
+  /** the touch batches not sent yet of each _id, one for each expiry further than TOUCH_SHARE_MS from the others */
   private readonly touches = new Map<string, TouchBatch[]>();
-  /** the batches to send at the next turn, in the order they were made */
-  private queue: Array<Batch<any>> = [];
+  /** the batches to send at the end of this task, and at the end of this turn of the event loop, in order made */
+  private endOfTask: Array<Batch<any>> = [];
+  private endOfTurn: Array<Batch<any>> = [];
+  private readonly lastRead = new LastCalls();
+  private readonly lastTouch = new LastCalls();
 
   /**
-   * The document of _id `id`, from a find sent at the next turn of the event loop for every caller of this turn. The
-   * first caller gets the driver's document, every other one a BSON copy made before anyone reads it, so that no two
-   * callers share an object.
+   * The document of _id `id`, from a find sent for every caller that joins it before it is sent. The first caller gets
+   * the driver's document, every other one a BSON copy made before anyone reads it, so that no two callers share an
+   * object.
    */
   read(id: string, find: () => Promise<D | null>): Promise<D | null> {
     const joined = this.reads.get(id);
@@ -49,7 +60,10 @@ export class SharedWork<D extends object> {
         return copy === undefined ? find() : copy;
       });
     }
-    const batch = Object.assign(this.batch(find), { copies: [] as Array<D | null | undefined> });
+    const batch = Object.assign(
+      this.batch(find, this.lastRead.within(id), () => this.reads.get(id) === batch && this.reads.delete(id)),
+      { copies: [] as Array<D | null | undefined> },
+    );
     // copies are made when the find answers, before any caller resumes
     batch.result = batch.result.then((doc) => {
       for (let i = 1; i < batch.callers; i++) batch.copies.push(copyOf(doc));
@@ -60,45 +74,61 @@ export class SharedWork<D extends object> {
   }
 
   /**
-   * The answer of a touch of `id` asking for `expires` (ms since the epoch): one update sent at the next turn for
-   * every touch of this turn asking for an expiry within TOUCH_SHARE_MS of the first. Each caller gets the answer (and
+   * The answer of a touch of `id` asking for `expires` (ms since the epoch), or of the update of the expiry of an
+   * unchanged set of `write` (that write's stamp): one update for every such call that joins it before it is sent,
+   * asking for an expiry within TOUCH_SHARE_MS of the first. Each caller gets the answer (and
    * emits its own event).
    */
-  touch<T>(id: string, expires: number, send: () => Promise<T>): Promise<T> {
+  touch<T>(id: string, write: number | undefined, expires: number, send: () => Promise<T>): Promise<T> {
+    const burst = this.lastTouch.within(id);
+    // an unchanged set's update asks for that write's stamp: shared with the same set only (a lone surrogate is in no sid)
+    if (write !== undefined) id = `${id}\uD800${write}`;
     const batches = this.touches.get(id);
     const joined = batches?.find((b) => Math.abs(b.expires - expires) <= TOUCH_SHARE_MS);
     if (joined) {
       joined.callers++;
       return joined.result as Promise<T>;
     }
-    const batch = Object.assign(this.batch(send), { expires });
+    const forget = () => {
+      const left = this.touches.get(id)?.filter((b) => b !== batch);
+      if (left?.length) this.touches.set(id, left);
+      else this.touches.delete(id);
+    };
+    const batch = Object.assign(this.batch(send, burst, forget), { expires });
     if (batches) batches.push(batch as TouchBatch);
     else this.touches.set(id, [batch as TouchBatch]);
     return batch.result;
   }
 
-  /** How much waits for the next turn, for tests and leak checks. */
-  get size(): { reads: number; touches: number; queued: number } {
-    return { reads: this.reads.size, touches: this.touches.size, queued: this.queue.length };
+  /** A write of `id` (a set, a destroy): the reads and updates of the expiry right after it are a burst's (a page's requests). */
+  wrote(id: string) {
+    this.lastRead.within(id);
+    this.lastTouch.within(id);
   }
 
-  /** A batch of `send`, queued for the next turn. */
-  private batch<T>(send: () => Promise<T>): Batch<T> {
-    const batch = { callers: 1, send } as Batch<T>;
+  /** How much waits to be sent, and how many _ids' last calls are remembered (BURST_MS), for tests and leak checks. */
+  get size(): { reads: number; touches: number; queued: number; remembered: number } {
+    return { reads: this.reads.size, touches: this.touches.size, queued: this.endOfTask.length + this.endOfTurn.length, remembered: this.lastRead.size + this.lastTouch.size };
+  }
+
+  /** A batch of `send`, queued until the end of this task, or of this turn when `burst` (its _id was called just before). */
+  private batch<T>(send: () => Promise<T>, burst: boolean, forget: () => void): Batch<T> {
+    const batch = { callers: 1, send, forget } as Batch<T>;
     batch.result = new Promise<T>((resolve, reject) => {
       batch.resolve = resolve;
       batch.reject = reject;
     });
-    if (this.queue.push(batch) === 1) setImmediate(() => this.flush());
+    if (burst) {
+      if (this.endOfTurn.push(batch) === 1) setImmediate(() => this.flush('endOfTurn'));
+    } else if (this.endOfTask.push(batch) === 1) queueMicrotask(() => this.flush('endOfTask'));
     return batch;
   }
 
-  /** Sends every queued batch; from here on, later calls make new batches. */
-  private flush() {
-    const queue = this.queue;
-    this.queue = [];
-    this.reads.clear();
-    this.touches.clear();
+  /** Sends the batches of one queue; from here on, later calls of their _ids make new batches. */
+  private flush(which: 'endOfTask' | 'endOfTurn') {
+    const queue = this[which];
+    this[which] = [];
+    for (const batch of queue) batch.forget();
     for (const batch of queue) {
       let sent: Promise<unknown>;
       try {
@@ -108,6 +138,28 @@ export class SharedWork<D extends object> {
       }
       sent.then(batch.resolve, batch.reject);
     }
+  }
+}
+
+/** When each _id was last called (performance.now()), for BURST_MS: oldest first, so the past ones go from the front. */
+class LastCalls {
+  private readonly at = new Map<string, number>();
+
+  /** Was `id` called within BURST_MS? Remembers this call. */
+  within(id: string): boolean {
+    const now = performance.now();
+    const last = this.at.get(id);
+    if (last !== undefined) this.at.delete(id);
+    this.at.set(id, now);
+    for (const [k, t] of this.at) {
+      if (now - t <= BURST_MS) break;
+      this.at.delete(k);
+    }
+    return last !== undefined && now - last <= BURST_MS;
+  }
+
+  get size(): number {
+    return this.at.size;
   }
 }
 

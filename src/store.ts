@@ -145,9 +145,9 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
         const expires = expiresOf(session, now, this.options);
         const digest = text === undefined ? undefined : digestOf(text);
         // What this store last wrote but for the expiry (unchanged.ts) is a touch: nothing within touchAfter, else the
-        // expiry of that very write if still stored, shared with the same set only (a lone surrogate is in no sid)
+        // expiry of that very write if still stored, shared with the same set only (shared.ts: that write's stamp)
         const last = digest === undefined ? undefined : this.unchanged.lastWrite(id, digest);
-        if (last && (withinTouchWindow(session, now, this.options) || (await this.moveExpiry(col, `${id}\uD800${last.stamp}`, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, signal, 'set')))) {
+        if (last && (withinTouchWindow(session, now, this.options) || (await this.moveExpiry(col, id, last.stamp, { _id: id, stamp: last.stamp, session: last.stored }, session, expires, now, deadline, signal, 'set')))) {
           debugSid('set %s unchanged: the expiry only, or nothing within touchAfter', sid);
           return void (this.emit('update', sid), this.emit('set', sid));
         }
@@ -175,7 +175,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
         if (withinTouchWindow(session, now, this.options)) return void debugSid('touch %s skipped (touchAfter)', sid);
         // Bound: a later write must not be undone by it landing late (write-order.ts); no upsert: gone stays gone.
         const filter = touchFilter(id, nextStamp() + Math.max(0, deadline - performance.now()));
-        if (await this.moveExpiry(col, id, filter, session, expiresOf(session, now, this.options), now, deadline, signal, 'touch')) this.emit('touch', sid, session);
+        if (await this.moveExpiry(col, id, undefined, filter, session, expiresOf(session, now, this.options), now, deadline, signal, 'touch')) this.emit('touch', sid, session);
         else debugSid('touch %s: no such session (expired or destroyed); nothing to do', sid);
       }).catch(async (e) => {
         // express-session touches after the response's headers went out: a server that is away must not become
@@ -197,8 +197,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
         const id = this.storageId(sid);
         // A marker, not a delete (write-order.ts): a save of the session that lands late cannot bring it back.
         await this.written(id, undefined, undefined, stampedUpsert(col, id, (stamp) => destroyUpdate(stamp, new Date(), this.options.operationTimeoutMS), () => this.driverOptions('destroy', deadline, signal, true), this.options.operationTimeoutMS));
-        debugSid('destroy %s', sid);
-        this.emit('destroy', sid);
+        debugSid('destroy %s', sid), this.emit('destroy', sid);
       }),
       callback,
     );
@@ -355,9 +354,9 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
     return sessionFrom(doc, sid, this.codec, this.options, (err) => this.emit('corrupt', err));
   }
 
-  /** The expiry alone of `filter`'s document, shared by this turn's calls of one `key` (shared.ts; each gets the lastModified written); found it? */
-  private async moveExpiry(col: Collection<SessionDocument>, key: string, filter: object, session: S, expires: Date, now: Date, deadline: number, signal: () => AbortSignal, name: string): Promise<boolean> {
-    const { matched, at } = await this.shared.touch(key, expires.getTime(), async () => {
+  /** The expiry alone of `filter`'s document, shared by the calls of `id` (and `write`: that write's stamp) not yet sent (shared.ts; each gets the lastModified written); found it? */
+  private async moveExpiry(col: Collection<SessionDocument>, id: string, write: number | undefined, filter: object, session: S, expires: Date, now: Date, deadline: number, signal: () => AbortSignal, name: string): Promise<boolean> {
+    const { matched, at } = await this.shared.touch(id, write, expires.getTime(), async () => {
       const res = await col.updateOne(filter, touchUpdate(expires, now, this.options), this.driverOptions(name, deadline, signal, true));
       return { matched: res.matchedCount > 0, at: now };
     });
@@ -367,6 +366,7 @@ export class MongoStore<S extends SessionData = SessionData> extends StoreBase {
 
   /** A set's or destroy's write, and what unchanged.ts remembers of it: its digest when it landed, nothing else. */
   private async written(id: string, digest: string | undefined, stored: unknown, write: Promise<Upserted>): Promise<Upserted> {
+    this.shared.wrote(id); // the unchanged sets of a burst after it share (shared.ts)
     try {
       const res = await write;
       // superseded (a later write of this process is stored): what is stored is not this

@@ -8,6 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { MongoClient } from "mongodb";
 import { MongoStore, SessionCorruptError } from "../src";
+import { BURST_MS } from "../src/shared";
 import { openTestDb, TEST_POOL_SIZE, type TestDb } from "./helpers";
 import { unhandled, sessionOf } from "./fixtures/reliability/kit";
 
@@ -333,15 +334,47 @@ test("a touch sent while a clear was under way is not shared once both are done:
   assert.is(await store.get("tcl"), null);
 });
 
-test("nothing is held once the calls are answered: the queues hold only the current turn's work", async () => {
-  const size = () => (store as unknown as { shared: { size: { reads: number; touches: number; queued: number } } }).shared.size;
+test("nothing is held once the calls are answered: the queues hold only what is not sent, the last calls only BURST_MS", async () => {
+  await new Promise((r) => setTimeout(r, BURST_MS + 20)); // the other tests' calls are past
+  const size = () => (store as unknown as { shared: { size: { reads: number; touches: number; queued: number; remembered: number } } }).shared.size;
   await Promise.all(Array.from({ length: 50 }, (_, i) => [store.touch(`tm${i}`, sessionOf()), store.get(`tm${i}`)]).flat());
-  assert.equal(size(), { reads: 0, touches: 0, queued: 0 });
+  assert.equal(size(), { reads: 0, touches: 0, queued: 0, remembered: 100 }, "each id's last call, for BURST_MS");
   const pending = [store.get("tm0"), store.touch("tm0", sessionOf())];
-  for (let i = 0; i < 20; i++) await null; // the calls reach shared.ts in microtasks; the queue is sent in the check phase
-  assert.equal(size(), { reads: 1, touches: 1, queued: 2 }, "what this turn asked for waits for its end");
+  for (let i = 0; i < 20; i++) await null; // a call of an id called within BURST_MS waits for the end of the turn
+  assert.equal(size(), { reads: 1, touches: 1, queued: 2, remembered: 100 }, "a burst's call waits for the end of its turn");
   await Promise.all(pending);
-  assert.equal(size(), { reads: 0, touches: 0, queued: 0 });
+  assert.equal(size(), { reads: 0, touches: 0, queued: 0, remembered: 100 });
+  await new Promise((r) => setTimeout(r, BURST_MS + 20));
+  await store.get("tm-after");
+  await store.touch("tm-after", sessionOf());
+  assert.equal(size(), { reads: 0, touches: 0, queued: 0, remembered: 2 }, "the next calls let the past ones go");
+});
+
+test("when it is sent: a call of a session not called within BURST_MS goes at the end of its own task; a burst's at the end of the turn", async () => {
+  const queued = () => (store as unknown as { shared: { size: { queued: number } } }).shared.size.queued;
+  await new Promise((r) => setTimeout(r, BURST_MS + 20)); // no id of this test is recent
+  const lone = store.get("lone");
+  assert.is(queued(), 1, "queued by the call itself");
+  await null;
+  assert.is(queued(), 0, "sent once the caller's task is done: no turn of the loop waited for");
+  await lone;
+  const again = store.get("lone"); // a second request of the same session right after: a burst
+  for (let i = 0; i < 20; i++) await null;
+  assert.is(queued(), 1, "waits for the end of the turn, for the burst's other requests");
+  await again;
+});
+
+test("calls in separate tasks of one turn: a burst's share one find, a lone session's first call does not wait for the others", async () => {
+  await new Promise((r) => setTimeout(r, BURST_MS + 20));
+  await store.get("burst"); // called just before: the next ones are a burst
+  reset();
+  // two immediates queued together run in one check phase of one turn, each a task of its own (two timers may not:
+  // each takes the loop's time when it is set, so a millisecond may begin between them)
+  const inTasks = (sid: string) => Promise.all([0, 1].map(() => new Promise((r) => setImmediate(() => r(store.get(sid))))));
+  await inTasks("burst");
+  assert.is(finds("burst"), 1, "the burst's two gets share one find");
+  await inTasks("cold");
+  assert.is(finds("cold"), 2, "the first get of a session not called just before is sent with its own task's calls only");
 });
 
 test("across stores: a touch after another store's acknowledged destroy is not answered by an earlier touch (no touch event)", async () => {
