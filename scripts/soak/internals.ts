@@ -26,7 +26,7 @@ export interface Internals {
 
 type Inside = {
   ops?: { inFlight?: Set<unknown>; waiters?: { waiters?: Set<unknown> } };
-  shared?: { reads: Map<unknown, unknown>; touches: Map<unknown, unknown>; queue: unknown[] };
+  shared?: { size: { reads: number; touches: number; queued: number } };
   connection?: { cleanups?: Set<unknown>; client?: { on(e: string, f: () => void): void } };
 };
 
@@ -50,7 +50,7 @@ export function internals(stores: MongoStore[], lastWriteEnded = Date.now()): In
   return {
     inFlight: sum((s) => s.ops?.inFlight?.size ?? 0),
     waiting: sum((s) => s.ops?.waiters?.waiters?.size ?? 0),
-    sharedWork: sum((s) => (s.shared ? s.shared.reads.size + s.shared.touches.size + s.shared.queue.length : 0)),
+    sharedWork: sum((s) => (s.shared ? s.shared.size.reads + s.shared.size.touches + s.shared.size.queued : 0)),
     cleanups: sum((s) => s.connection?.cleanups?.size ?? 0),
     checkedOut: stores.reduce((n, s) => n + watchPool(s).n, 0),
     lateWritesPast: lateWrites(undefined, lastWriteEnded - 50).past,
