@@ -11,7 +11,7 @@
  * When it is sent: a call of an _id called within BURST_MS before (the requests of a page after its document) waits
  * for the end of the event loop's turn, so that every request of the burst that arrived in that turn shares it; any
  * other call is sent at the end of its own task (with the calls made in that same task), without waiting for a turn
- * of the loop, which costs a lone request as much client CPU as the find itself (scripts/bench/analysis.md).
+ * of the loop, which cost a lone get 30–60 µs of client CPU (scripts/bench/analysis.md, "Writes").
  */
 import { BSON } from 'mongodb';
 
@@ -76,8 +76,7 @@ export class SharedWork<D extends object> {
   /**
    * The answer of a touch of `id` asking for `expires` (ms since the epoch), or of the update of the expiry of an
    * unchanged set of `write` (that write's stamp): one update for every such call that joins it before it is sent,
-   * asking for an expiry within TOUCH_SHARE_MS of the first. Each caller gets the answer (and
-   * emits its own event).
+   * asking for an expiry within TOUCH_SHARE_MS of the first. Each caller gets the answer (and emits its own event).
    */
   touch<T>(id: string, write: number | undefined, expires: number, send: () => Promise<T>): Promise<T> {
     const burst = this.lastTouch.within(id);
