@@ -38,7 +38,8 @@ export async function untilPast(deadline: number): Promise<void> {
   while (performance.now() < deadline) await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(deadline - performance.now()))));
 }
 
-const isTimeout = (e: unknown) => e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT';
+/** The store's own timeout (timeoutError), also as the reason a timed-out operation's signal aborted with. */
+export const isTimeout = (e: unknown) => e instanceof MongoStoreError && e.code === 'ERR_CONNECT_MONGO_TIMEOUT';
 
 /**
  * `p`, or after `ms`: the error `timeout()` makes, or (without `timeout`) undefined. p's own later outcome is then

@@ -14,6 +14,7 @@
  * of the loop, which cost a lone get 30–60 µs of client CPU (scripts/bench/analysis.md, "Writes").
  */
 import { BSON } from 'mongodb';
+import { isTimeout } from './bounds';
 
 /** touches of one session within this of one another's expiry share one write (a cookie's Expires has 1 s precision) */
 export const TOUCH_SHARE_MS = 1000;
@@ -55,10 +56,13 @@ export class SharedWork<D extends object> {
     if (joined) {
       joined.callers++;
       // a caller whose copy could not be made (another driver copy's types) reads for itself
-      return joined.result.then(() => {
-        const copy = joined.copies.pop();
-        return copy === undefined ? find() : copy;
-      });
+      return joined.result.then(
+        () => {
+          const copy = joined.copies.pop();
+          return copy === undefined ? find() : copy;
+        },
+        (e) => ownRetry(e, find),
+      );
     }
     const batch = Object.assign(
       this.batch(find, this.lastRead.within(id), () => this.reads.get(id) === batch && this.reads.delete(id)),
@@ -86,7 +90,7 @@ export class SharedWork<D extends object> {
     const joined = batches?.find((b) => Math.abs(b.expires - expires) <= TOUCH_SHARE_MS);
     if (joined) {
       joined.callers++;
-      return joined.result as Promise<T>;
+      return (joined.result as Promise<T>).then(undefined, (e) => ownRetry(e, send));
     }
     const forget = () => {
       const left = this.touches.get(id)?.filter((b) => b !== batch);
@@ -138,6 +142,16 @@ export class SharedWork<D extends object> {
       sent.then(batch.resolve, batch.reject);
     }
   }
+}
+
+/**
+ * A joined call whose shared command failed with the first caller's timeout (its deadline passed before the command
+ * went out, or its signal aborted it) was not timed out itself: it sends its own, within its own deadline. Any other
+ * failure is every caller's.
+ */
+function ownRetry<T>(e: unknown, send: () => Promise<T>): Promise<T> {
+  if (isTimeout(e)) return send();
+  throw e;
 }
 
 /** When each _id was last called (performance.now()), for BURST_MS: oldest first, so the past ones go from the front. */
