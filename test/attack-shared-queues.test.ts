@@ -1,6 +1,7 @@
 /**
  * Attack on src/shared.ts: hot and cold batches of one id alive together, forget() of the touches array, get+set+get
- * across tasks and turns, two stores on one collection, close() with calls queued, hashIds/transformId ids.
+ * across tasks and turns, two stores on one collection, close() with calls queued, hashIds/transformId ids; and seeded
+ * lanes of set/get/touch/destroy amid noise calls of the same sids in microtasks, immediates and timers.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -8,6 +9,7 @@ import { MongoStore } from "../src";
 import { BURST_MS } from "../src/shared";
 import { openTestDb, type TestDb } from "./helpers";
 import { unhandled, sessionOf } from "./fixtures/reliability/kit";
+import { prng } from "../scripts/bench/stats";
 
 let t: TestDb;
 let store: MongoStore;
@@ -181,6 +183,59 @@ test("hashIds and transformId: bursts are keyed by the stored id; a get after se
       await own.close();
     }
   }
+});
+
+test("lanes read their own writes amid hot and cold noise of the same sids (seeded: SHARED_FUZZ_SEED)", async () => {
+  const seed = Number(process.env.SHARED_FUZZ_SEED ?? 20261204);
+  const r = prng(seed);
+  const noise: Promise<unknown>[] = [];
+  const noisy = (sid: string) => {
+    const k = Math.floor(r() * 4);
+    const call = () => noise.push(r() < 0.5 ? store.get(sid) : store.touch(sid, sessionOf({}, 3_600_000 + Math.floor(r() * 5000))).catch(() => {}));
+    if (k === 0) call();
+    else if (k === 1) queueMicrotask(call);
+    else if (k === 2) setImmediate(call);
+    else setTimeout(call, Math.floor(r() * 5));
+  };
+  const wait = async () => {
+    const k = Math.floor(r() * 3);
+    if (k === 0) await null;
+    else if (k === 1) await new Promise((res) => setImmediate(res));
+  };
+  const failures: string[] = [];
+  const lane = async (sid: string) => {
+    let expected: number | null = null;
+    for (let step = 0; step < 40; step++) {
+      noisy(sid);
+      const op = r();
+      if (op < 0.4) {
+        const v = step;
+        await store.set(sid, sessionOf({ v }));
+        expected = v;
+      } else if (op < 0.55) {
+        await store.destroy(sid);
+        expected = null;
+      } else if (op < 0.7) {
+        let touched = 0;
+        const on = (s: string) => s === sid && touched++;
+        store.on("touch", on);
+        await store.touch(sid, sessionOf({ v: expected }, 3_600_000 + 20_000));
+        store.off("touch", on);
+        if (expected === null && touched) failures.push(`${sid} step ${step}: touch event after destroy`);
+      }
+      noisy(sid);
+      await wait();
+      const got = (await store.get(sid)) as any;
+      const v = got ? got.v : null;
+      if (v !== expected) failures.push(`${sid} step ${step}: read ${v}, expected ${expected}`);
+    }
+  };
+  await Promise.all(["f0", "f1", "f2", "f3"].map(lane));
+  await new Promise((res) => setTimeout(res, 20));
+  await Promise.allSettled(noise);
+  assert.equal(failures, [], `seed ${seed} (replay: SHARED_FUZZ_SEED=${seed} npm test -- attack-shared-queues)`);
+  const s = sizeOf(store);
+  assert.equal({ reads: s.reads, touches: s.touches, queued: s.queued }, { reads: 0, touches: 0, queued: 0 });
 });
 
 test.run();
